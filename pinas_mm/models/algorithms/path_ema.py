@@ -1,0 +1,33 @@
+"""A mean teacher whose EMA step can be restricted to the parameters of one path."""
+from typing import Iterable, Optional
+
+import torch
+import torch.nn as nn
+from mmengine.model import ExponentialMovingAverage
+
+
+class PathEMA(ExponentialMovingAverage):
+    """mmengine's EMA, plus ``update_parameters(model, keys)``: average only ``keys``.
+
+    Parameters outside ``keys`` (candidates not on the sampled path) keep their teacher
+    values bit for bit. Buffers are never copied from the student: the teacher's BN
+    statistics are its own, as in MoCo's key encoder. ``momentum`` follows mmengine:
+    ``teacher = (1 - momentum) * teacher + momentum * student`` (Pi-NAS m=0.999 is
+    ``momentum=0.001``).
+    """
+
+    def __init__(self, model: nn.Module, momentum: float = 0.001) -> None:
+        super().__init__(model, momentum=momentum, interval=1, update_buffers=False)
+
+    @torch.no_grad()
+    def update_parameters(self, model: nn.Module,
+                          keys: Optional[Iterable[str]] = None) -> None:
+        src = dict(model.named_parameters())
+        names = self.avg_parameters.keys() if keys is None else keys
+        for k in names:
+            p_avg = self.avg_parameters.get(k)
+            if p_avg is None or k not in src:
+                continue  # a buffer key of the path, or not a parameter
+            p_avg.mul_(1 - self.momentum).add_(src[k].detach().to(p_avg.device),
+                                               alpha=self.momentum)
+        self.steps += 1

@@ -1,0 +1,138 @@
+"""Pi-NAS: supernet-Pi model with cross-path learning and a path-wise mean teacher."""
+import random
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.dist import all_gather
+from mmpretrain.models.selfsup.base import BaseSelfSupervisor
+from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
+
+from pinas_mm.registry import MODELS
+from pinas_mm.space import Arch
+from .path_ema import PathEMA
+
+
+@MODELS.register_module()
+class PiNAS(BaseSelfSupervisor):
+    """Pi-NAS supernet training (ICCV 2021), an mmpretrain self-supervised algorithm.
+
+    Each step: two paths A and B differing in every block; student embeds q0 via A and
+    q1 via B; the teacher (EMA, shuffle-BN) embeds k0 via A and k1 via B; the loss pairs
+    each student path with the other path's teacher key, against a queue of negatives;
+    the teacher's EMA step touches only the sampled path (stem, chosen candidates with
+    their downsample, neck), once for A and once for B.
+
+    Args:
+        backbone: a ``pinas_mm.PiNASSuperNet`` config.
+        neck / head: e.g. ``mmpretrain.MoCoV2Neck`` and ``mmpretrain.ContrastiveHead``
+            (temperature 0.2).
+        queue_len: negatives kept (49,152 in the paper); must be divisible by the global
+            batch size.
+        feat_dim: embedding size (128).
+        momentum: mmengine EMA momentum, ``1 - m`` (0.001 for m = 0.999).
+        cross_path: pair the student of one path with the teacher of the other. False:
+            each path is its own positive (MoCo on a random path).
+        path_ema: EMA of the sampled paths only. False: EMA of the whole encoder.
+        renorm_queue_keys: enqueue ``normalize(mean(k0, k1))`` (True) or the plain mean
+            as the authors' code does (False). The mean of two unit vectors is shorter
+            than 1, which makes those negatives weaker than the positives; we renormalise
+            by default so every logit is a cosine similarity.
+        path_seed: paths come from ``Random(path_seed, step)``: identical on every rank
+            without communication, and reproduced exactly after a resume.
+    """
+
+    def __init__(self, backbone: dict, neck: dict, head: dict, queue_len: int = 49152,
+                 feat_dim: int = 128, momentum: float = 0.001, cross_path: bool = True,
+                 path_ema: bool = True, renorm_queue_keys: bool = True, path_seed: int = 0,
+                 data_preprocessor: Optional[dict] = None, init_cfg=None) -> None:
+        super().__init__(backbone=backbone, neck=neck, head=head,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if not hasattr(self.backbone, 'sample_disjoint_archs'):
+            raise TypeError(f'PiNAS needs a supernet backbone (pinas_mm.PiNASSuperNet), '
+                            f'got {type(self.backbone).__name__}.')
+        self.cross_path = cross_path
+        self.path_ema = path_ema
+        self.renorm_queue_keys = renorm_queue_keys
+        self.path_seed = path_seed
+        self.teacher = PathEMA(nn.Sequential(self.backbone, self.neck), momentum)
+        self.queue_len = queue_len
+        self.register_buffer('queue', F.normalize(torch.randn(feat_dim, queue_len), dim=0))
+        self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
+        self.register_buffer('step', torch.zeros(1, dtype=torch.long))
+        self.last_paths: Tuple[Arch, Arch] = None
+
+    # ---- pieces ------------------------------------------------------------------------
+    def sample_paths(self) -> Tuple[Arch, Arch]:
+        rng = random.Random(self.path_seed * 1_000_003 + int(self.step))
+        return self.backbone.sample_disjoint_archs(rng)
+
+    def student_embed(self, img: torch.Tensor, arch: Arch) -> torch.Tensor:
+        self.backbone.set_arch(arch)
+        return F.normalize(self.neck(self.backbone(img))[0], dim=1)
+
+    @torch.no_grad()
+    def teacher_embed(self, img: torch.Tensor, arch: Arch) -> torch.Tensor:
+        self.teacher.module[0].set_arch(arch)
+        img, idx_unshuffle = batch_shuffle_ddp(img)
+        k = F.normalize(self.teacher(img)[0], dim=1)
+        return batch_unshuffle_ddp(k, idx_unshuffle)
+
+    def path_keys(self, arch: Arch) -> List[str]:
+        """Teacher/student parameter names on a path: ``0.`` backbone, ``1.`` neck."""
+        keys = ['0.' + k for k in self.backbone.path_state_keys(arch)]
+        return keys + ['1.' + k for k, _ in self.neck.named_parameters()]
+
+    @torch.no_grad()
+    def update_teacher(self, paths: Tuple[Arch, Arch]) -> None:
+        student = nn.Sequential(self.backbone, self.neck)
+        if self.path_ema:
+            for arch in paths:
+                self.teacher.update_parameters(student, self.path_keys(arch))
+        else:
+            self.teacher.update_parameters(student)
+
+    def contrastive(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        l_pos = torch.einsum('nc,nc->n', q, k).unsqueeze(-1)
+        l_neg = torch.einsum('nc,ck->nk', q, self.queue.clone().detach())
+        return self.head.loss(l_pos, l_neg)
+
+    @torch.no_grad()
+    def enqueue(self, keys: torch.Tensor) -> None:
+        keys = torch.cat(all_gather(keys), dim=0)
+        n = keys.shape[0]
+        if self.queue_len % n:
+            raise ValueError(f'queue_len={self.queue_len} is not divisible by the global '
+                             f'batch size {n} (batch per GPU x GPUs); choose a queue '
+                             f'length that is a multiple of {n}.')
+        ptr = int(self.queue_ptr)
+        self.queue[:, ptr:ptr + n] = keys.t()
+        self.queue_ptr[0] = (ptr + n) % self.queue_len
+
+    # ---- the step ----------------------------------------------------------------------
+    def loss(self, inputs: List[torch.Tensor], data_samples=None, **kwargs
+             ) -> Dict[str, torch.Tensor]:
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 4:
+            raise ValueError(f'PiNAS needs 4 views per image (q0, k0, q1, k1: '
+                             f"MultiView(num_views=4)), got {type(inputs).__name__} of "
+                             f'{len(inputs) if isinstance(inputs, (list, tuple)) else 1}.')
+        q0_img, k0_img, q1_img, k1_img = inputs
+        path_a, path_b = self.sample_paths()
+        self.last_paths = (path_a, path_b)
+
+        q0 = self.student_embed(q0_img, path_a)
+        q1 = self.student_embed(q1_img, path_b)
+        self.update_teacher((path_a, path_b))
+        k0 = self.teacher_embed(k0_img, path_a)
+        k1 = self.teacher_embed(k1_img, path_b)
+
+        if self.cross_path:  # student of A with teacher of B, and vice versa
+            loss = self.contrastive(q0, k1) + self.contrastive(q1, k0)
+        else:  # each path is its own positive
+            loss = self.contrastive(q0, k0) + self.contrastive(q1, k1)
+
+        keys = (k0 + k1) / 2
+        self.enqueue(F.normalize(keys, dim=1) if self.renorm_queue_keys else keys)
+        self.step += 1
+        return dict(loss=loss)

@@ -1,0 +1,51 @@
+"""Supervised uses of the supernet: SPOS training and the supernet linear probe."""
+import random
+from typing import List, Optional
+
+import torch
+from mmpretrain.models.classifiers import ImageClassifier
+
+from pinas_mm.registry import MODELS
+
+
+@MODELS.register_module()
+class SupernetClassifier(ImageClassifier):
+    """An ImageClassifier over ``PiNASSuperNet`` that samples a path each train step.
+
+    * SPOS (single-path one-shot, the paper's supervised baseline): ``sample_path=True``.
+    * Supernet linear probe (Pi-NAS search, step 1): ``freeze_backbone=True``; backbone
+      parameters get no gradient but its BN layers stay in train mode, and a random
+      path runs every iteration.
+    In ``predict``/``tensor`` modes the current path (``backbone.set_arch``) runs.
+    Paths come from ``Random(path_seed, step)``: the same on every rank, and reproduced
+    after a resume.
+    """
+
+    def __init__(self, backbone: dict, sample_path: bool = True,
+                 freeze_backbone: bool = False, path_seed: int = 0, **kwargs):
+        super().__init__(backbone=backbone, **kwargs)
+        if not hasattr(self.backbone, 'sample_arch'):
+            raise TypeError(f'SupernetClassifier needs pinas_mm.PiNASSuperNet, got '
+                            f'{type(self.backbone).__name__}.')
+        self.sample_path = sample_path
+        self.freeze_backbone = freeze_backbone
+        self.path_seed = path_seed
+        self.register_buffer('step', torch.zeros(1, dtype=torch.long))
+        if freeze_backbone:
+            self.backbone.requires_grad_(False)
+
+    def extract_feat(self, inputs, stage='neck'):
+        if self.freeze_backbone:
+            with torch.no_grad():
+                x = self.backbone(inputs)
+            if self.with_neck and stage != 'backbone':
+                x = self.neck(x)
+            return x
+        return super().extract_feat(inputs, stage=stage)
+
+    def loss(self, inputs: torch.Tensor, data_samples: List) -> dict:
+        if self.sample_path:
+            rng = random.Random(self.path_seed * 1_000_003 + int(self.step))
+            self.backbone.set_arch(self.backbone.sample_arch(rng))
+        self.step += 1
+        return super().loss(inputs, data_samples)

@@ -1,0 +1,200 @@
+"""Backbones of the Pi-NAS space: the supernet and the searched subnet.
+
+Both reuse mmpretrain's ResNet machinery (deep stem, ``ResLayer`` with avg-down
+downsampling, frozen stages, norm_eval, with_cp, init) and mmpretrain's ResNeSt
+bottleneck; only the per-block choice of bottleneck is new here.
+"""
+import random
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import torch.nn as nn
+from mmpretrain.models.backbones.resnest import Bottleneck as ResNeStBottleneck
+from mmpretrain.models.backbones.resnet import ResNet
+
+from pinas_mm.registry import MODELS
+from pinas_mm.space import Arch, ArchLike, BlockSetting, SearchSpace
+
+
+def build_candidate(setting: BlockSetting, in_channels: int, out_channels: int,
+                    **kwargs) -> ResNeStBottleneck:
+    """One ResNeSt bottleneck with the candidate's radix / cardinality / base width.
+
+    The grouped width follows the authors' (and timm's) ``floor(mid * base_width / 64) *
+    groups``; passing ``base_channels=mid`` makes mmpretrain's formula compute exactly
+    that at any width multiplier.
+    """
+    mid = out_channels // kwargs.get('expansion', 4)
+    return ResNeStBottleneck(
+        in_channels, out_channels, groups=setting.groups,
+        width_per_group=setting.base_width * mid // 64, base_channels=mid,
+        radix=setting.radix, reduction_factor=4, avg_down_stride=True, **kwargs)
+
+
+class ChoiceBlock(nn.Module):
+    """All candidates of one searchable block; runs ``self.choice``.
+
+    The identity branch (``downsample``) is shared by the candidates: it is registered
+    here once and each candidate only keeps a plain reference to it, so the state dict
+    holds it once (``<block>.downsample.*``) beside ``<block>.candidates.<i>.*``.
+    """
+
+    def __init__(self, candidates: List[nn.Module], downsample: Optional[nn.Module]):
+        super().__init__()
+        self.candidates = nn.ModuleList(candidates)
+        self.in_channels = candidates[0].in_channels
+        self.out_channels = candidates[0].out_channels
+        self.downsample = downsample
+        for cand in self.candidates:
+            object.__setattr__(cand, 'downsample', downsample)
+        self.choice = 0
+
+    def forward(self, x):
+        return self.candidates[self.choice](x)
+
+
+class _PiNASBase(ResNet):
+    """ResNet plumbing shared by the supernet and the subnet."""
+
+    def __init__(self, space: Union[str, dict, SearchSpace] = 'resnest50',
+                 contract_dilation: bool = False, **kwargs):
+        space = SearchSpace.get(space)
+        self.space = space
+        self.contract_dilation = contract_dilation
+        self._block_idx = 0
+        # mmpretrain's ResNet reads the stage layout from arch_settings[depth].
+        self.arch_settings = {0: (ResNeStBottleneck, tuple(space.stage_blocks))}
+        for key in ('deep_stem', 'avg_down', 'depth', 'stem_channels', 'base_channels'):
+            if key in kwargs:
+                raise ValueError(f'{type(self).__name__} fixes {key!r} by its search space '
+                                 f'({space.name}); remove it from the config (got '
+                                 f'{key}={kwargs[key]!r}).')
+        super().__init__(depth=0, deep_stem=True, avg_down=True,
+                         stem_channels=space.scaled_stem,
+                         base_channels=space.scaled_base, **kwargs)
+        del self._block_idx
+
+    def make_res_layer(self, block, num_blocks, dilation=1, **kwargs):
+        from mmpretrain.models.backbones.resnet import ResLayer
+        first = True
+
+        def factory(in_channels, out_channels, downsample=None, **block_kwargs):
+            nonlocal first
+            dil = dilation
+            if first and self.contract_dilation and dilation > 1:
+                dil = dilation // 2
+            first = False
+            idx = self._block_idx
+            self._block_idx += 1
+            return self._make_block(idx, in_channels, out_channels, downsample,
+                                    dilation=dil, **block_kwargs)
+
+        return ResLayer(block=factory, num_blocks=num_blocks, **kwargs)
+
+    def _make_block(self, idx, in_channels, out_channels, downsample, **kwargs):
+        raise NotImplementedError
+
+    def train(self, mode: bool = True):
+        super().train(mode)  # mmpretrain's ResNet.train returns None
+        return self
+
+    def named_blocks(self) -> Iterator[Tuple[str, nn.Module]]:
+        """(``layer{s}.{b}``, block) for the searchable blocks in stage order."""
+        for layer_name in self.res_layers:
+            for b, block in enumerate(getattr(self, layer_name)):
+                yield f'{layer_name}.{b}', block
+
+
+@MODELS.register_module()
+class PiNASResNeSt(_PiNASBase):
+    """A searched subnet of the Pi-NAS space: one chosen bottleneck per block.
+
+    Drop-in for mmpretrain / mmdet / mmseg ResNet backbones (out_indices, strides,
+    dilations, contract_dilation, frozen_stages, norm_eval, norm_cfg, with_cp,
+    init_cfg with ``Pretrained`` and ``prefix``). Keys are mmpretrain ResNeSt's, so
+    ``arch='resnest50'`` loads mmpretrain ResNeSt-50 checkpoints unchanged.
+
+    Args:
+        arch: the architecture (any form :meth:`Arch.parse` accepts).
+        space: search space preset name, dict or :class:`SearchSpace`.
+    """
+
+    def __init__(self, arch: ArchLike = 'resnest50', space='resnest50', **kwargs):
+        self.arch = SearchSpace.get(space).arch(arch)
+        super().__init__(space=space, **kwargs)
+
+    def _make_block(self, idx, in_channels, out_channels, downsample, **kwargs):
+        setting = self.space.candidates[self.arch[idx]]
+        return build_candidate(setting, in_channels, out_channels,
+                               downsample=downsample, **kwargs)
+
+
+@MODELS.register_module()
+class PiNASSuperNet(_PiNASBase):
+    """The Pi-NAS supernet: every candidate of every block; runs one path at a time.
+
+    ``set_arch`` fixes the path; ``sample_arch`` draws one uniformly (optionally
+    restricted per block, e.g. by perturbation-based selection);
+    ``sample_disjoint_archs`` draws two paths that differ in every block.
+    """
+
+    def __init__(self, space='resnest50', **kwargs):
+        super().__init__(space=space, **kwargs)
+        self.set_arch(Arch([0] * self.space.num_blocks, self.space.num_blocks,
+                           self.space.num_choices))
+
+    def _make_block(self, idx, in_channels, out_channels, downsample, **kwargs):
+        cands = [build_candidate(s, in_channels, out_channels, downsample=None, **kwargs)
+                 for s in self.space.candidates]
+        return ChoiceBlock(cands, downsample)
+
+    # ---- paths ---------------------------------------------------------------------
+    @property
+    def arch(self) -> Arch:
+        return self._arch
+
+    def set_arch(self, arch: ArchLike) -> Arch:
+        arch = self.space.arch(arch)
+        for (_, block), c in zip(self.named_blocks(), arch):
+            block.choice = c
+        self._arch = arch
+        return arch
+
+    def sample_arch(self, rng: Optional[random.Random] = None,
+                    allowed: Optional[Sequence[Sequence[int]]] = None) -> Arch:
+        """Uniform random path (``allowed[i]``: the candidates block i may take)."""
+        rng = rng or random
+        allowed = allowed or [range(self.space.num_choices)] * self.space.num_blocks
+        return self.space.arch([rng.choice(list(a)) for a in allowed])
+
+    def sample_disjoint_archs(self, rng: Optional[random.Random] = None,
+                              allowed: Optional[Sequence[Sequence[int]]] = None
+                              ) -> Tuple[Arch, Arch]:
+        """Two paths differing in every block (two distinct candidates per block).
+
+        A block restricted to a single candidate (``allowed``) takes it in both paths.
+        """
+        rng = rng or random
+        allowed = allowed or [range(self.space.num_choices)] * self.space.num_blocks
+        pairs = [rng.sample(list(a), 2) if len(a) > 1 else [a[0], a[0]] for a in allowed]
+        return (self.space.arch([p[0] for p in pairs]),
+                self.space.arch([p[1] for p in pairs]))
+
+    def path_modules(self, arch: Optional[ArchLike] = None) -> List[nn.Module]:
+        """The modules a path uses: stem, each block's chosen candidate and downsample."""
+        arch = self.arch if arch is None else self.space.arch(arch)
+        mods: List[nn.Module] = [self.stem]
+        for (_, block), c in zip(self.named_blocks(), arch):
+            mods.append(block.candidates[c])
+            if block.downsample is not None:
+                mods.append(block.downsample)
+        return mods
+
+    def path_state_keys(self, arch: Optional[ArchLike] = None) -> List[str]:
+        """State-dict keys (params and buffers) of a path, supernet naming."""
+        arch = self.arch if arch is None else self.space.arch(arch)
+        keys = [f'stem.{k}' for k in self.stem.state_dict()]
+        for (name, block), c in zip(self.named_blocks(), arch):
+            keys += [f'{name}.candidates.{c}.{k}' for k in block.candidates[c].state_dict()]
+            if block.downsample is not None:
+                keys += [f'{name}.downsample.{k}' for k in block.downsample.state_dict()]
+        return keys

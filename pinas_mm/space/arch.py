@@ -1,0 +1,127 @@
+"""The architecture value type: one candidate index per searchable block.
+
+An :class:`Arch` is an immutable tuple of choice indices in stage order. It parses the
+forms users write (a digit string, space/comma separated indices, a list, a named arch,
+or a YAML/JSON arch file) and formats back to the compact digit string.
+"""
+import json
+import os.path as osp
+from typing import Iterable, Sequence, Union
+
+NUM_BLOCKS = 16
+NUM_CHOICES = 4
+
+#: Published architectures (block choices in stage order), see PAPERS.md.
+NAMED_ARCHS = {
+    'pinas-cls': '3013231203213032',
+    'pinas-trans': '3333113330011021',
+    'resnest50': '1' * NUM_BLOCKS,
+}
+
+VALID_FORMS = (
+    "a string of {n} digits in 0..{c} (e.g. '3013231203213032'), {n} indices separated by "
+    "spaces or commas, a list/tuple of {n} ints, a named arch ({names}), or a path to a "
+    ".yaml/.yml/.json arch file holding one of these under the key 'arch'")
+
+ArchLike = Union['Arch', str, Sequence[int]]
+
+
+def _forms(num_blocks: int, num_choices: int) -> str:
+    return VALID_FORMS.format(
+        n=num_blocks, c=num_choices - 1, names=', '.join(sorted(NAMED_ARCHS)))
+
+
+class Arch(tuple):
+    """16 (or ``num_blocks``) candidate indices; hashable, comparable, immutable."""
+
+    def __new__(cls, choices: Iterable[int], num_blocks: int = NUM_BLOCKS,
+                num_choices: int = NUM_CHOICES):
+        given = choices if isinstance(choices, (list, tuple)) else None
+        choices = tuple(choices)
+        bad = None
+        if len(choices) != num_blocks:
+            bad = f'it has {len(choices)} indices, not {num_blocks}'
+        else:
+            for i, c in enumerate(choices):
+                if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < num_choices:
+                    bad = f'index {c!r} at block {i} is not an int in 0..{num_choices - 1}'
+                    break
+        if bad:
+            raise ValueError(f'Invalid arch {given if given is not None else choices!r}: '
+                             f'{bad}. Valid forms: '
+                             f'{_forms(num_blocks, num_choices)}.')
+        return super().__new__(cls, choices)
+
+    @classmethod
+    def parse(cls, value: ArchLike, num_blocks: int = NUM_BLOCKS,
+              num_choices: int = NUM_CHOICES) -> 'Arch':
+        """Parse any accepted form; raises ``ValueError`` naming the value and the forms."""
+        if isinstance(value, Arch):
+            return cls(value, num_blocks, num_choices)
+        forms = _forms(num_blocks, num_choices)
+        if isinstance(value, str):
+            text = value.strip()
+            if text.lower() in NAMED_ARCHS:
+                return cls.parse(NAMED_ARCHS[text.lower()], num_blocks, num_choices)
+            if text.lower().endswith(('.yaml', '.yml', '.json')):
+                return cls.from_file(text, num_blocks, num_choices)
+            tokens = text.replace(',', ' ').split()
+            if len(tokens) == 1:
+                tokens = list(tokens[0])
+            if not tokens or not all(t.isdigit() for t in tokens):
+                raise ValueError(f'Invalid arch {value!r}: not a named arch, an arch file, '
+                                 f'or a list of digits. Valid forms: {forms}.')
+            return cls(tuple(int(t) for t in tokens), num_blocks, num_choices)
+        if isinstance(value, (list, tuple)):
+            return cls(value, num_blocks, num_choices)
+        raise ValueError(f'Invalid arch {value!r} of type {type(value).__name__}. '
+                         f'Valid forms: {forms}.')
+
+    @classmethod
+    def from_file(cls, path: str, num_blocks: int = NUM_BLOCKS,
+                  num_choices: int = NUM_CHOICES) -> 'Arch':
+        if not osp.isfile(path):
+            raise ValueError(f'Invalid arch {path!r}: arch file not found. Valid forms: '
+                             f'{_forms(num_blocks, num_choices)}.')
+        try:
+            with open(path) as f:
+                if path.lower().endswith('.json'):
+                    data = json.load(f)
+                else:
+                    import yaml
+                    data = yaml.safe_load(f)
+        except Exception as e:  # noqa: BLE001 - re-raised with the path named
+            raise ValueError(f'Invalid arch file {path!r}: cannot be read ({e}).') from e
+        if isinstance(data, dict):
+            if 'arch' not in data:
+                raise ValueError(f'Invalid arch file {path!r}: no key "arch" (keys: '
+                                 f'{sorted(data)}).')
+            data = data['arch']
+        if isinstance(data, int):
+            data = str(data).zfill(num_blocks)
+        if isinstance(data, str) and data.lower().endswith(('.yaml', '.yml', '.json')):
+            raise ValueError(f'Invalid arch file {path!r}: it points to another arch file.')
+        try:
+            return cls.parse(data, num_blocks, num_choices)
+        except ValueError as e:
+            raise ValueError(f'Invalid arch file {path!r}: {e}') from None
+
+    def dump(self, path: str, **meta) -> None:
+        """Write ``{'arch': '3013...', **meta}`` as YAML or JSON (by extension)."""
+        data = dict(arch=str(self), **meta)
+        with open(path, 'w') as f:
+            if path.lower().endswith('.json'):
+                json.dump(data, f, indent=2)
+            else:
+                import yaml
+                yaml.safe_dump(data, f, sort_keys=False)
+
+    def __str__(self) -> str:
+        return ''.join(str(c) for c in self)
+
+    def __repr__(self) -> str:
+        return f"Arch('{self}')"
+
+    @property
+    def spaced(self) -> str:
+        return ' '.join(str(c) for c in self)

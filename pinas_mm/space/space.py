@@ -1,0 +1,105 @@
+"""Description of the Pi-NAS search space (ResNeSt-50 macro, 4 candidates per block)."""
+from dataclasses import dataclass, field
+from typing import Dict, Tuple, Union
+
+from .arch import NUM_CHOICES, Arch, ArchLike
+
+
+@dataclass(frozen=True)
+class BlockSetting:
+    """One candidate ResNeSt bottleneck."""
+    radix: int
+    groups: int  # cardinality
+    base_width: int  # width_per_group
+
+
+#: index -> candidate, from PAPERS.md (index 1 is the ResNeSt-50 block).
+CANDIDATES: Tuple[BlockSetting, ...] = (
+    BlockSetting(radix=1, groups=1, base_width=64),
+    BlockSetting(radix=2, groups=1, base_width=64),
+    BlockSetting(radix=1, groups=2, base_width=42),
+    BlockSetting(radix=2, groups=2, base_width=40),
+)
+assert len(CANDIDATES) == NUM_CHOICES
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """ResNeSt-50 macro: deep stem, avg-down, avd, stages of ``stage_blocks``.
+
+    ``widen`` multiplies every channel width (stem and stages); the ``tiny`` preset uses it
+    so the whole space trains in seconds on a CPU with the same 16 blocks.
+    """
+    name: str = 'resnest50'
+    stage_blocks: Tuple[int, ...] = (3, 4, 6, 3)
+    stem_channels: int = 64
+    base_channels: int = 64
+    widen: float = 1.0
+    candidates: Tuple[BlockSetting, ...] = field(default=CANDIDATES)
+
+    @property
+    def num_blocks(self) -> int:
+        return sum(self.stage_blocks)
+
+    @property
+    def num_choices(self) -> int:
+        return len(self.candidates)
+
+    @property
+    def scaled_stem(self) -> int:
+        return max(2, int(round(self.stem_channels * self.widen / 2)) * 2)
+
+    @property
+    def scaled_base(self) -> int:
+        return max(4, int(round(self.base_channels * self.widen)))
+
+    @property
+    def out_channels(self) -> Tuple[int, ...]:
+        """Channels of each stage's output (expansion 4)."""
+        return tuple(self.scaled_base * 4 * 2**i for i in range(len(self.stage_blocks)))
+
+    def arch(self, value: ArchLike) -> Arch:
+        return Arch.parse(value, self.num_blocks, self.num_choices)
+
+    def stage_of(self, block: int) -> Tuple[int, int]:
+        """(stage index, index inside the stage) of a global block index."""
+        for s, n in enumerate(self.stage_blocks):
+            if block < n:
+                return s, block
+            block -= n
+        raise IndexError(block)
+
+    def to_dict(self) -> Dict:
+        return dict(name=self.name, stage_blocks=list(self.stage_blocks),
+                    stem_channels=self.stem_channels, base_channels=self.base_channels,
+                    widen=self.widen)
+
+    @classmethod
+    def get(cls, space: Union[str, Dict, 'SearchSpace']) -> 'SearchSpace':
+        """A preset name (``resnest50`` / ``tiny``), a dict of fields, or a SearchSpace."""
+        if isinstance(space, SearchSpace):
+            return space
+        if isinstance(space, str):
+            if space not in SPACE_PRESETS:
+                raise ValueError(f'Unknown search space {space!r}; valid presets: '
+                                 f'{sorted(SPACE_PRESETS)} or a dict of SearchSpace fields.')
+            return SPACE_PRESETS[space]
+        if isinstance(space, dict):
+            data = dict(space)
+            if 'stage_blocks' in data:
+                data['stage_blocks'] = tuple(data['stage_blocks'])
+            try:
+                return cls(**data)
+            except TypeError as e:
+                raise ValueError(f'Invalid search space {space!r}: {e}') from None
+        raise ValueError(f'Invalid search space {space!r}: expected a preset name '
+                         f'{sorted(SPACE_PRESETS)}, a dict or a SearchSpace.')
+
+
+SPACE_PRESETS = {
+    'resnest50': SearchSpace(),
+    # same 16 blocks, 1/4 of the widths: stage outputs 64/128/256/512 channels. (1/4 is
+    # the smallest power of two at which every grouped width of candidate 3 stays
+    # divisible by radix x cardinality = 4.)
+    'tiny': SearchSpace(name='tiny', widen=0.25),
+}

@@ -1,0 +1,31 @@
+"""Helpers shared by tools/train.py, tools/test.py and tools/search.py."""
+import os.path as osp
+from typing import Dict, Optional
+
+from mmengine.config import Config
+
+
+def parse_cfg(config: str, cfg_options: Dict, work_dir: Optional[str],
+              launcher: str) -> Config:
+    if not osp.isfile(config):
+        raise SystemExit(f'Config file not found: {config!r}')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+    from pinas_mm.engine import setup_cpu_distributed
+    setup_cpu_distributed(cfg, launcher)
+    return cfg
+
+
+def build_runner(cfg: Config):
+    import pinas_mm  # noqa: F401  registers pinas_mm components and safe loading
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
