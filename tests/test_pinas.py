@@ -215,3 +215,17 @@ def test_train_step_updates_student_and_stays_finite():
     a, b = model.last_paths
     key = f'layer1.0.candidates.{a[0]}.conv1.weight'
     assert not torch.equal(before[key], model.backbone.state_dict()[key])
+
+
+def test_non_finite_loss_stops_with_the_iteration():
+    from types import SimpleNamespace
+
+    from pinas_mm.engine import FiniteLossHook
+    hook = FiniteLossHook()
+    runner = SimpleNamespace(iter=41, epoch=2)
+    hook.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(1.5)))
+    with pytest.raises(FloatingPointError, match='iteration 42 .epoch 3.*nan'):
+        hook.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(float('nan'))))
+    with pytest.raises(FloatingPointError, match='inf'):
+        hook.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(float('inf')),
+                                                      acc=torch.tensor(1.)))

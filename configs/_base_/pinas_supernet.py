@@ -1,6 +1,5 @@
 # Pi-NAS supernet-Pi model on the ResNeSt-50 space (PAPERS.md, "Supernet training").
 custom_imports = dict(imports=['pinas_mm'], allow_failed_imports=False)
-default_scope = 'mmpretrain'
 space = 'resnest50'
 model = dict(
     type='pinas_mm.PiNAS',

@@ -4,6 +4,12 @@ mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; its own checkpoin
 few non-tensor objects (the message hub's HistoryBuffer, numpy scalars/arrays), so a
 resume fails with UnpicklingError. Instead of turning the safety off, we allowlist exactly
 those types for the weights-only unpickler: untrusted files still cannot run code.
+
+One more thing stands in the way: ``HistoryBuffer.__getstate__`` stores its class-level
+table of statistics functions, which pickles as ``builtins.getattr(HistoryBuffer, 'min')``;
+allowlisting ``getattr`` would let any file call any attribute. The table is rebuilt by
+``HistoryBuffer.__setstate__`` anyway, so we stop writing it. Checkpoints written before
+``import pinas_mm`` by plain mmengine still need ``weights_only=False`` (trusted files only).
 """
 import numpy as np
 import torch
@@ -23,5 +29,13 @@ def _safe_types():
     return types
 
 
+def _history_buffer_getstate(self) -> dict:
+    state = dict(self.__dict__)
+    state.pop('statistics_methods', None)  # class-level functions, rebuilt on load
+    return state
+
+
 def register_safe_globals() -> None:
+    from mmengine.logging.history_buffer import HistoryBuffer
+    HistoryBuffer.__getstate__ = _history_buffer_getstate
     torch.serialization.add_safe_globals(_safe_types())

@@ -16,9 +16,9 @@ class FiniteLossHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if not outputs:
             return
-        bad = {k: float(v) for k, v in outputs.items()
-               if 'loss' in k and hasattr(v, 'numel') and v.numel() == 1
-               and not math.isfinite(float(v))}
+        values = {k: float(v.detach()) for k, v in outputs.items()
+                  if 'loss' in k and hasattr(v, 'numel') and v.numel() == 1}
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad:
             raise FloatingPointError(
                 f'Non-finite loss at iteration {runner.iter + 1} (epoch {runner.epoch + 1}): '
