@@ -7,3 +7,4 @@ __version__ = '0.1.0'
 from . import models  # noqa: F401,E402
 from .space import NAMED_ARCHS, Arch, SearchSpace  # noqa: F401,E402
 from . import engine  # noqa: F401,E402
+from . import search  # noqa: F401,E402

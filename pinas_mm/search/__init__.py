@@ -4,3 +4,6 @@ from .strategies import (DEFAULT_HEIGHT_SCHEDULE, BaseStrategy, EvolutionStrateg
 
 __all__ = ['SearchHistory', 'BaseStrategy', 'RandomStrategy', 'EvolutionStrategy',
            'PartitionStrategy', 'tree_height', 'DEFAULT_HEIGHT_SCHEDULE']
+from .evaluator import (CandidateEvaluator, KNNScorer, LinearProbeScorer,  # noqa: E402
+                        SelfSupLossScorer, recalibrate_bn)
+from .loop import SearchLoop  # noqa: E402

@@ -1,0 +1,49 @@
+"""Rank correlation between two score lists of the same archs (scipy)."""
+import csv
+from typing import Dict, Optional
+
+import numpy as np
+
+
+def read_scores(path: str, column: str = 'score') -> Dict[str, float]:
+    with open(path, newline='') as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f'{path!r} has no rows.')
+    for col in ('arch', column):
+        if col not in rows[0]:
+            raise ValueError(f'{path!r} has no column {col!r} (columns: {list(rows[0])}).')
+    return {r['arch'].strip(): float(r[column]) for r in rows}
+
+
+def rank_correlation(a: Dict[str, float], b: Dict[str, float], topk: int = 5,
+                     plot: Optional[str] = None, labels=('A', 'B')) -> Dict[str, float]:
+    from scipy.stats import kendalltau, spearmanr
+    common = sorted(set(a) & set(b))
+    if len(common) < 3:
+        raise ValueError(f'Only {len(common)} archs are in both lists; need at least 3.')
+    x = np.array([a[k] for k in common])
+    y = np.array([b[k] for k in common])
+    tau = kendalltau(x, y)
+    rho = spearmanr(x, y)
+    k = min(topk, len(common))
+    top_a = {common[i] for i in np.argsort(-x)[:k]}
+    top_b = {common[i] for i in np.argsort(-y)[:k]}
+    result = dict(n=len(common), kendall_tau=float(tau.statistic),
+                  kendall_p=float(tau.pvalue), spearman_rho=float(rho.statistic),
+                  spearman_p=float(rho.pvalue), topk=k,
+                  topk_overlap=len(top_a & top_b) / k)
+    if plot:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.scatter(x, y, s=14)
+        ax.set_xlabel(labels[0])
+        ax.set_ylabel(labels[1])
+        ax.set_title(f"Kendall tau {result['kendall_tau']:.3f}, "
+                     f"Spearman rho {result['spearman_rho']:.3f}")
+        fig.tight_layout()
+        fig.savefig(plot, dpi=100)
+        plt.close(fig)
+    return result

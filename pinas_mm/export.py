@@ -1,0 +1,68 @@
+"""Export a subnet of a trained supernet: arch file + backbone checkpoint."""
+import os
+import os.path as osp
+from typing import Dict, Optional
+
+import torch
+
+from pinas_mm.models import (PiNASResNeSt, PiNASSuperNet, check_state_matches,
+                             inherit_subnet_state, load_subnet_state)
+from pinas_mm.space import SPACE_PRESETS, Arch, SearchSpace
+
+
+def load_state(path: str) -> Dict[str, torch.Tensor]:
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Checkpoint not found: {path!r}')
+    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f'{path!r} holds no state dict.')
+    return state
+
+
+def infer_space(state, prefix: str) -> SearchSpace:
+    """The preset whose supernet has exactly these backbone keys and shapes."""
+    backbone = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    errors = []
+    for name in SPACE_PRESETS:
+        try:
+            check_state_matches(PiNASSuperNet(space=name), backbone, 'supernet state')
+            return SearchSpace.get(name)
+        except ValueError as e:
+            errors.append(f'{name}: {str(e)[:300]}')
+    raise ValueError('The checkpoint is not a supernet of any known space (prefix '
+                     f'{prefix!r}):\n  ' + '\n  '.join(errors))
+
+
+def export_subnet(supernet_path: str, arch, out_dir: Optional[str] = None,
+                  space=None, prefix: Optional[str] = None) -> Dict[str, str]:
+    state = load_state(supernet_path)
+    if prefix is None:
+        prefix = 'backbone.' if any(k.startswith('backbone.') for k in state) else ''
+    meta = {}
+    if isinstance(arch, str) and arch.endswith(('.yaml', '.yml', '.json')) and osp.isfile(arch):
+        import yaml
+        with open(arch) as f:
+            meta = {k: v for k, v in (yaml.safe_load(f) or {}).items() if k != 'arch'}
+    if space is None:
+        space = infer_space(state, prefix)
+    else:
+        space = SearchSpace.get(space)
+        backbone = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        check_state_matches(PiNASSuperNet(space=space), backbone, 'supernet state')
+    arch = space.arch(arch)
+    sub_state = inherit_subnet_state(state, arch, space, prefix=prefix)
+    load_subnet_state(PiNASResNeSt(arch=arch, space=space), sub_state)  # strict check
+    out_dir = out_dir or osp.dirname(osp.abspath(supernet_path))
+    os.makedirs(out_dir, exist_ok=True)
+    from pinas_mm.models.complexity import arch_complexity
+    flops, params = arch_complexity(arch, space)
+    info = dict(space=space.name, supernet=osp.abspath(supernet_path),
+                flops_224=flops, params_1000cls=params)
+    info.update({k: v for k, v in meta.items() if k in ('score', 'evaluations')})
+    arch_file = osp.join(out_dir, f'{arch}.yaml')
+    arch.dump(arch_file, **info)
+    ckpt_file = osp.join(out_dir, f'pinas_{space.name}_{arch}_backbone.pth')
+    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in sub_state.items()},
+                    meta=dict(arch=str(arch), **info)), ckpt_file)
+    return dict(arch_file=arch_file, checkpoint=ckpt_file)

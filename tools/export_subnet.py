@@ -1,0 +1,37 @@
+"""Export a searched subnet: ARCH.yaml + a backbone checkpoint with inherited weights.
+
+    python tools/export_subnet.py SUPERNET.pth --arch ARCH [--out-dir DIR]
+    python tools/export_subnet.py SUPERNET.pth --from-search WORK_DIR [--out-dir DIR]
+The checkpoint's keys are ``backbone.*``: load it in any mmdet / mmseg / mmpretrain
+config with ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('supernet', help='supernet checkpoint (Pi-NAS, SPOS or probe)')
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument('--arch', help='an arch in any form (digits, name, arch file)')
+    src.add_argument('--from-search', metavar='WORK_DIR',
+                     help='take best_arch.yaml of a finished search')
+    parser.add_argument('--space', default=None,
+                        help='search space (default: read from the checkpoint keys)')
+    parser.add_argument('--prefix', default=None,
+                        help="supernet key prefix (default: 'backbone.' when present)")
+    parser.add_argument('--out-dir', default=None, help='default: next to the supernet')
+    args = parser.parse_args(argv)
+    from pinas_mm.export import export_subnet
+    arch = args.arch or osp.join(args.from_search, 'best_arch.yaml')
+    paths = export_subnet(args.supernet, arch, out_dir=args.out_dir, space=args.space,
+                          prefix=args.prefix)
+    for key, path in paths.items():
+        print(f'{key}: {path}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,41 @@
+"""Search sub-architectures of a trained supernet (mmengine Runner + SearchLoop).
+
+    python tools/search.py CONFIG --checkpoint SUPERNET.pth [--work-dir DIR]
+                           [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
+Running the same command again continues a stopped search (history in work_dir).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+from pinas_mm.tools_common import build_runner, parse_cfg  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='Search on a trained supernet')
+    parser.add_argument('config')
+    parser.add_argument('--checkpoint', required=True,
+                        help='trained supernet (or its linear probe) checkpoint')
+    parser.add_argument('--work-dir')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'Supernet checkpoint not found: {args.checkpoint!r}')
+    cfg = parse_cfg(args.config, args.cfg_options, args.work_dir, args.launcher)
+    cfg.load_from, cfg.resume = args.checkpoint, False
+    runner = build_runner(cfg)
+    runner.train()
+    return runner
+
+
+if __name__ == '__main__':
+    main()
