@@ -178,6 +178,10 @@ def test_out_indices_and_d8_shapes():
     assert d8.layer3[1].conv2.conv.dilation == (2, 2)
     assert d8.layer4[0].conv2.conv.dilation == (2, 2)
     assert d8.layer4[1].conv2.conv.dilation == (4, 4)
+    # the same keys as with the default strides: one checkpoint fits both
+    plain = PiNASResNeSt(arch='pinas-trans', space='tiny')
+    assert {k: v.shape for k, v in d8.state_dict().items()} == \
+        {k: v.shape for k, v in plain.state_dict().items()}
     # avd only where the block strides
     assert not d8.layer3[0].avg_down_stride and d8.layer2[0].avg_down_stride
 

@@ -85,6 +85,12 @@ class _PiNASBase(ResNet):
             first = False
             idx = self._block_idx
             self._block_idx += 1
+            if (downsample is not None and self.avg_down and len(downsample) == 2
+                    and self.space.stage_of(idx)[0] > 0):
+                # a stage that does not stride (DeepLabV3 d8) gets no avg-pool from
+                # ResLayer; keep the key layout of the striding default (conv at .1,
+                # bn at .2) so one checkpoint loads with any strides/dilations.
+                downsample = nn.Sequential(nn.Identity(), *downsample)
             return self._make_block(idx, in_channels, out_channels, downsample,
                                     dilation=dil, **block_kwargs)
 

@@ -1,0 +1,541 @@
+"""Turn other people's ResNeSt / Pi-NAS checkpoints into pinas_mm keys.
+
+Two source formats, one naming family
+-------------------------------------
+Both are written with the key names of Ross Wightman's timm ResNet/ResNeSt, which
+Hang Zhang's PyTorch-Encoding ResNeSt shares:
+
+* **timm** ``resnest50d`` (``timm/models/resnest.py`` + ``timm/models/resnet.py``,
+  checked here against the installed timm 1.0.31 ``resnest50d().state_dict()``).
+* **The Pi-NAS authors' code**, https://github.com/Ernie1/Pi-NAS (read through the code
+  search index, commits 203b832c for ``OpenSelfSup/`` and 7b1b5af5 for the rest):
+
+  - Supernet: ``OpenSelfSup/openselfsup/models/backbones/super_resnest.py``, class
+    ``SuperResNet``, a copy of timm's ``ResNet`` (deep stem ``conv1`` Sequential +
+    ``bn1``) whose ``_make_layer`` returns ``nn.ModuleList(layers)`` where every block
+    is itself ``nn.ModuleList([get_block(..., **candidate_args[i]) for i in ...])``.
+    The candidate index is therefore a bare integer right after the block index:
+    ``layer{s}.{b}.{c}.<block keys>``. ``candidate_args`` (config
+    ``OpenSelfSup/configs/pinas_learning.py``) lists the four ``ResNestBottleneck``
+    candidates in our order: (radix, cardinality, base_width) = (1,1,64), (2,1,64),
+    (1,2,42), (2,2,40). The block is timm's ``ResNestBottleneck`` (copied into the same
+    file) with timm's ``SplitAttnConv2d`` (``conv``, ``bn0``, ``fc1``, ``bn1``, ``fc2``).
+    The downsample is ``downsample_avg`` = ``Sequential(pool, conv, bn)`` (``pool`` is an
+    ``nn.Identity`` for stride 1, so conv/bn are always at ``.1``/``.2``), built once and
+    handed to every candidate (``[downsample_avg(...)] * len(candidate_args)`` with the
+    default ``downsample_share=True``): the *same* module appears under every candidate,
+    so ``state_dict()`` holds identical copies at ``layer{s}.0.{c}.downsample.*`` for
+    each ``c``. ``SuperResNet`` has no classifier (only ``global_pool``).
+  - Whole-model checkpoints: the algorithm (``OpenSelfSup/openselfsup/models/pinas.py``,
+    ``class PiNAS(MOCO)``) inherits OpenSelfSup's ``MOCO`` (``openselfsup/models/moco.py``,
+    read in open-mmlab/mmselfsup at 5e671297): ``encoder_q = Sequential(backbone, neck)``,
+    ``encoder_k`` likewise (the momentum teacher), ``self.backbone = encoder_q[0]`` (so
+    ``backbone.*`` duplicates ``encoder_q.0.*``), buffers ``queue`` and ``queue_ptr``.
+    ``OpenSelfSup/tools/extract_backbone_weights.py`` writes ``{'state_dict':
+    {key[len('backbone.'):]: ...}}``. The linear probe
+    (``openselfsup/models/super_classification.py``) saves ``backbone.*`` + ``head.*``.
+  - Subnet: ``encoding/models/backbone/alone_resnest50.py`` (``AloneResnet50``,
+    ``alone_resnest50``) subclasses PyTorch-Encoding's ``ResNet``
+    (``encoding/models/backbone/resnet.py``) with per-block ``block_args[c]`` for
+    ``choice_indices``; keys: deep stem ``conv1.{0,1,3,4,6}`` + ``bn1``, blocks
+    ``layer{s}.{b}.conv1/bn1/conv2.{conv,bn0,fc1,bn1,fc2}/conv3/bn3`` (``SplAtConv2d``,
+    zhanghang1989/PyTorch-Encoding ``encoding/nn/splat.py``), downsample
+    ``Sequential(AvgPool2d, Conv2d, BN)`` -> ``downsample.1``/``downsample.2`` in every
+    stage (the pool is added even for stride 1), classifier ``fc``.
+    ``experiments/recognition/verify.py`` loads ``checkpoint['state_dict']`` strictly
+    into that model; the segmentation models keep it as ``pretrained.*``
+    (``encoding/models/sseg/base.py``, ``self.pretrained``) beside ``head.*`` /
+    ``auxlayer.*``.
+
+  Not read (absent from the index): the authors' ``OpenSelfSup/.../layers/split_attn.py``.
+  We rely on timm's ``SplitAttnConv2d`` of that era (attributes ``conv, bn0, act0, fc1,
+  bn1, act1, fc2, rsoftmax``; only conv/bn/fc carry state), the same names as
+  PyTorch-Encoding's ``SplAtConv2d``. Shapes are checked against our modules anyway.
+
+The mapping (``B`` = the block keys ``conv1.weight``, ``bn1.*``, ``conv2.conv.weight``,
+``conv2.bn0.*``, ``conv2.fc1.{weight,bias}``, ``conv2.bn1.*``, ``conv2.fc2.{weight,bias}``,
+``conv3.weight``, ``bn3.*``, identical in timm, the authors' code and mmpretrain)::
+
+    conv1.0.weight            -> stem.0.conv.weight
+    conv1.1.*                 -> stem.0.bn.*
+    conv1.3.weight            -> stem.1.conv.weight
+    conv1.4.*                 -> stem.1.bn.*
+    conv1.6.weight            -> stem.2.conv.weight
+    bn1.*                     -> stem.2.bn.*
+    layer{s}.{b}.B            -> layer{s}.{b}.B                       (subnet / timm)
+    layer{s}.{b}.{c}.B        -> layer{s}.{b}.candidates.{c}.B        (supernet)
+    layer{s}.0[.{c}].downsample.1.weight -> layer{s}.0.downsample.{i}.weight
+    layer{s}.0[.{c}].downsample.2.*      -> layer{s}.0.downsample.{i+1}.*
+    fc.{weight,bias}          -> head.fc.{weight,bias} (classifier output only)
+
+``i`` is 0 for ``layer1`` and 1 for the other stages: the layout of mmpretrain's
+ResNeSt with the default strides, which our backbones keep for any strides (a dilated
+DeepLabV3 stage holds an ``Identity`` where the pool would be). Supernet
+downsample copies must all be equal (they are one module in the source); they become our
+single shared ``layer{s}.0.downsample.*``.
+
+Strictness: every key must be mapped, or belong to a named other part of a whole-model
+checkpoint (neck, teacher, queue, heads; reported in ``meta['dropped']``), or it is an
+error: :class:`ValueError` naming the keys. The only thing made up is a missing
+``num_batches_tracked`` of a BN layer whose other statistics are present (checkpoints of
+old PyTorch versions lack it); it is filled with 0, which changes nothing in eval mode
+nor with a fixed BN momentum, and counted in ``meta['filled_num_batches_tracked']``.
+"""
+import os.path as osp
+import re
+from collections import OrderedDict
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+
+from pinas_mm.space import SPACE_PRESETS, Arch, ArchLike, SearchSpace
+
+BN_KEYS = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
+DEFAULT_STRIDES = (1, 2, 2, 2)
+
+#: source stem key -> our stem key (timm / authors' deep stem -> mmpretrain deep stem).
+STEM_MAP: Dict[str, str] = {
+    'conv1.0.weight': 'stem.0.conv.weight',
+    'conv1.3.weight': 'stem.1.conv.weight',
+    'conv1.6.weight': 'stem.2.conv.weight',
+}
+for _src, _dst in (('conv1.1', 'stem.0.bn'), ('conv1.4', 'stem.1.bn'), ('bn1', 'stem.2.bn')):
+    STEM_MAP.update({f'{_src}.{p}': f'{_dst}.{p}' for p in BN_KEYS})
+
+#: keys inside one ResNeSt bottleneck, identical in the sources and in mmpretrain.
+BLOCK_KEYS = frozenset(
+    ['conv1.weight', 'conv2.conv.weight', 'conv2.fc1.weight', 'conv2.fc1.bias',
+     'conv2.fc2.weight', 'conv2.fc2.bias', 'conv3.weight']
+    + [f'{m}.{p}' for m in ('bn1', 'conv2.bn0', 'conv2.bn1', 'bn3') for p in BN_KEYS])
+
+#: the classifier of timm / the authors' subnet.
+HEAD_MAP = {'fc.weight': 'head.fc.weight', 'fc.bias': 'head.fc.bias'}
+
+#: other parts of whole-model checkpoints: prefix -> what it is (dropped, reported).
+OTHER_PARTS: Dict[str, str] = {
+    'encoder_q.0.': 'OpenSelfSup MoCo/PiNAS query encoder (student) backbone',
+    'encoder_q.1.': 'query encoder projection neck',
+    'encoder_k.0.': 'key encoder (momentum teacher) backbone',
+    'encoder_k.1.': 'key encoder projection neck',
+    'backbone.': 'OpenSelfSup backbone (in MoCo/PiNAS the same module as encoder_q.0)',
+    'pretrained.': 'PyTorch-Encoding segmentation backbone',
+    'neck.': 'neck',
+    'head.': 'head',
+    'auxlayer.': 'PyTorch-Encoding auxiliary segmentation head',
+    'queue': 'MoCo queue of negatives',
+    'queue_ptr': 'MoCo queue pointer',
+}
+#: where the backbone lives, tried in this order (query encoder / student first).
+STUDENT_PREFIXES = ('encoder_q.0.', 'backbone.', 'pretrained.', '')
+TEACHER_PREFIXES = ('encoder_k.0.',)
+
+_SUB = re.compile(r'^layer(\d+)\.(\d+)\.(.+)$')
+_SUPER = re.compile(r'^layer(\d+)\.(\d+)\.(\d+)\.(.+)$')
+_DOWN = re.compile(r'^downsample\.(\d+)\.(.+)$')
+
+
+def _show(keys: Sequence[str], n: int = 12) -> str:
+    keys = list(keys)
+    return ', '.join(keys[:n]) + (f' ... ({len(keys)} in all)' if len(keys) > n else '')
+
+
+# ---- reading checkpoints ------------------------------------------------------------
+def strip_module_prefix(state: Mapping[str, torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
+    """Remove leading ``module.`` (DataParallel / DDP wrappers), repeatedly."""
+    out = OrderedDict()
+    for key, value in state.items():
+        new = key
+        while new.startswith('module.'):
+            new = new[len('module.'):]
+        if new in out:
+            raise ValueError(f'Key {key!r} collides with another key after stripping '
+                             f"'module.' prefixes.")
+        out[new] = value
+    return out
+
+
+def extract_state_dict(ckpt) -> 'OrderedDict[str, torch.Tensor]':
+    """A raw state dict, or a dict holding one under ``'state_dict'`` or ``'model'``."""
+    if not isinstance(ckpt, Mapping):
+        raise ValueError(f'Expected a state dict or a checkpoint dict, got '
+                         f'{type(ckpt).__name__}.')
+    state = ckpt
+    for key in ('state_dict', 'model'):
+        if key in ckpt and isinstance(ckpt[key], Mapping):
+            state = ckpt[key]
+            break
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise ValueError(f'Not a state dict: no tensor under {_show(bad)} (top-level keys: '
+                         f'{_show(list(ckpt))}).')
+    return strip_module_prefix(state)
+
+
+def load_state_dict_file(path: str) -> 'OrderedDict[str, torch.Tensor]':
+    """Load ``path`` safely (``weights_only=True``; ``.safetensors`` too)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Checkpoint not found: {path!r}')
+    if path.endswith('.safetensors'):
+        from safetensors.torch import load_file
+        return extract_state_dict(load_file(path, device='cpu'))
+    return extract_state_dict(torch.load(path, map_location='cpu', weights_only=True))
+
+
+# ---- shared pieces ------------------------------------------------------------------
+def _down_indices(stride: int) -> Tuple[int, int]:
+    return (1, 2) if stride != 1 else (0, 1)
+
+
+def _map_downsample(rest: str, stride: int) -> Optional[str]:
+    """``downsample.{1,2}.<p>`` of the sources -> ours; None if it is not one."""
+    m = _DOWN.match(rest)
+    if not m:
+        return None
+    idx, param = int(m[1]), m[2]
+    conv, bn = _down_indices(stride)
+    if idx == 1 and param == 'weight':
+        return f'downsample.{conv}.weight'
+    if idx == 2 and param in BN_KEYS:
+        return f'downsample.{bn}.{param}'
+    return None
+
+
+def _check_block(space: SearchSpace, stage: int, b: int) -> bool:
+    return 1 <= stage <= len(space.stage_blocks) and b < space.stage_blocks[stage - 1]
+
+
+def _fill_num_batches_tracked(state: 'OrderedDict[str, torch.Tensor]') -> int:
+    n = 0
+    for key in list(state):
+        if key.endswith('.running_mean'):
+            nbt = key[:-len('running_mean')] + 'num_batches_tracked'
+            if nbt not in state:
+                state[nbt] = torch.tensor(0, dtype=torch.long)
+                n += 1
+    return n
+
+
+def _stage_strides(space: SearchSpace, strides: Optional[Sequence[int]]) -> Tuple[int, ...]:
+    strides = tuple(DEFAULT_STRIDES if strides is None else strides)
+    if len(strides) != len(space.stage_blocks):
+        raise ValueError(f'strides {strides} must have one entry per stage '
+                         f'({len(space.stage_blocks)}).')
+    return strides
+
+
+def infer_space(state: Mapping[str, torch.Tensor]) -> SearchSpace:
+    """The preset whose stem width and stage layout match these source keys."""
+    if 'conv1.6.weight' not in state:
+        raise ValueError('Cannot infer the search space: no deep-stem key conv1.6.weight '
+                         f'(first keys: {_show(list(state), 5)}).')
+    stem = state['conv1.6.weight'].shape[0]
+    blocks: Dict[int, int] = {}
+    for key in state:
+        m = _SUB.match(key)
+        if m:
+            s, b = int(m[1]), int(m[2])
+            blocks[s] = max(blocks.get(s, 0), b + 1)
+    layout = tuple(blocks[s] for s in sorted(blocks))
+    # the stem decides; the layout only breaks ties (stray or missing blocks are then
+    # reported key by key by the mapping and the final check)
+    same_stem = [s for s in SPACE_PRESETS.values() if s.scaled_stem == stem]
+    same_layout = [s for s in same_stem if tuple(s.stage_blocks) == layout]
+    if len(same_stem) == 1:
+        return same_stem[0]
+    if len(same_layout) == 1:
+        return same_layout[0]
+    raise ValueError(f'No search space preset has a {stem}-channel stem and stage blocks '
+                     f'{layout}; presets: '
+                     + ', '.join(f'{n} ({s.scaled_stem}, {tuple(s.stage_blocks)})'
+                                 for n, s in SPACE_PRESETS.items())
+                     + '. Pass space= / --space.')
+
+
+def infer_subnet_arch(state: Mapping[str, torch.Tensor], space: SearchSpace) -> Arch:
+    """Each block's candidate from its shapes: width, radix and cardinality."""
+    choices: List[int] = []
+    for block in range(space.num_blocks):
+        s, b = space.stage_of(block)
+        name = f'layer{s + 1}.{b}'
+        try:
+            width = state[f'{name}.conv1.weight'].shape[0]
+            radix = state[f'{name}.conv2.conv.weight'].shape[0] // width
+            groups = width // state[f'{name}.conv2.fc1.weight'].shape[1]
+            mid = state[f'{name}.conv3.weight'].shape[0] // 4
+        except KeyError as e:
+            raise ValueError(f'Cannot infer the arch: block {name} lacks {e.args[0]!r}.') \
+                from None
+        found = [c for c, cand in enumerate(space.candidates)
+                 if cand.radix == radix and cand.groups == groups
+                 and cand.groups * (cand.base_width * mid // 64) == width]
+        if len(found) != 1:
+            raise ValueError(f'Cannot infer the arch: block {name} (width {width}, radix '
+                             f'{radix}, cardinality {groups}) matches candidates {found} '
+                             f'of space {space.name}. Pass arch= / --arch.')
+        choices.append(found[0])
+    return space.arch(choices)
+
+
+def _verify(state, space: SearchSpace, arch: Optional[Arch], strides) -> None:
+    from pinas_mm.models.backbones import PiNASResNeSt, PiNASSuperNet
+    from pinas_mm.models.inherit import check_state_matches
+    kwargs = dict(space=space)
+    if tuple(strides) != DEFAULT_STRIDES:
+        kwargs['strides'] = tuple(strides)
+    if arch is None:
+        model, what = PiNASSuperNet(**kwargs), 'converted supernet state'
+    else:
+        model, what = PiNASResNeSt(arch=arch, **kwargs), 'converted subnet state'
+    check_state_matches(model, state, what)
+
+
+# ---- the mappings (backbone keys only, no prefix) ------------------------------------
+def map_subnet_keys(state: Mapping[str, torch.Tensor], space='resnest50',
+                    strides: Optional[Sequence[int]] = None
+                    ) -> Tuple['OrderedDict[str, torch.Tensor]', Dict[str, torch.Tensor],
+                               List[str]]:
+    """timm / authors' subnet backbone keys -> :class:`PiNASResNeSt` keys.
+
+    Returns (mapped, head, unmapped): ``head`` holds ``fc.*`` under our ``head.fc.*``.
+    """
+    space = SearchSpace.get(space)
+    strides = _stage_strides(space, strides)
+    out, head, unmapped = OrderedDict(), OrderedDict(), []
+    for key, value in state.items():
+        if key in STEM_MAP:
+            out[STEM_MAP[key]] = value
+            continue
+        if key in HEAD_MAP:
+            head[HEAD_MAP[key]] = value
+            continue
+        m = _SUB.match(key)
+        if m and _check_block(space, int(m[1]), int(m[2])):
+            s, b, rest = int(m[1]), int(m[2]), m[3]
+            if rest in BLOCK_KEYS:
+                out[key] = value
+                continue
+            down = _map_downsample(rest, strides[s - 1]) if b == 0 else None
+            if down is not None:
+                out[f'layer{s}.0.{down}'] = value
+                continue
+        unmapped.append(key)
+    return out, head, unmapped
+
+
+def map_supernet_keys(state: Mapping[str, torch.Tensor], space='resnest50',
+                      strides: Optional[Sequence[int]] = None,
+                      downsample_from: Optional[int] = None
+                      ) -> Tuple['OrderedDict[str, torch.Tensor]', List[str]]:
+    """Authors' ``SuperResNet`` keys -> :class:`PiNASSuperNet` keys.
+
+    Returns (mapped, unmapped). The per-candidate copies of a shared downsample must be
+    equal; if the source did not share it (``downsample_share=False``), pick one
+    candidate's copy with ``downsample_from``.
+    """
+    space = SearchSpace.get(space)
+    strides = _stage_strides(space, strides)
+    out, unmapped = OrderedDict(), []
+    copies: Dict[str, Dict[int, Tuple[str, torch.Tensor]]] = {}
+    for key, value in state.items():
+        if key in STEM_MAP:
+            out[STEM_MAP[key]] = value
+            continue
+        m = _SUPER.match(key)
+        if m and _check_block(space, int(m[1]), int(m[2])) and int(m[3]) < space.num_choices:
+            s, b, c, rest = int(m[1]), int(m[2]), int(m[3]), m[4]
+            if rest in BLOCK_KEYS:
+                out[f'layer{s}.{b}.candidates.{c}.{rest}'] = value
+                continue
+            down = _map_downsample(rest, strides[s - 1]) if b == 0 else None
+            if down is not None:
+                copies.setdefault(f'layer{s}.0.{down}', {})[c] = (key, value)
+                continue
+        unmapped.append(key)
+    differ = []
+    for dst, by_cand in copies.items():
+        if downsample_from is not None:
+            if downsample_from not in by_cand:
+                raise ValueError(f'downsample_from={downsample_from}: no copy of {dst} '
+                                 f'under candidate {downsample_from} (have '
+                                 f'{sorted(by_cand)}).')
+            out[dst] = by_cand[downsample_from][1]
+            continue
+        (first_key, first), *others = [by_cand[c] for c in sorted(by_cand)]
+        for key, value in others:
+            if value.shape != first.shape or not torch.equal(value, first):
+                differ.append(f'{key} != {first_key}')
+        out[dst] = first
+    if differ:
+        raise ValueError('The supernet checkpoint has different downsample weights per '
+                         'candidate (trained with downsample_share=False?), but '
+                         'PiNASSuperNet shares one downsample per stage: '
+                         f'{_show(differ, 6)}. Choose one copy with downsample_from= / '
+                         '--downsample-from C.')
+    return out, unmapped
+
+
+# ---- whole-checkpoint conversions ----------------------------------------------------
+def select_backbone(state: Mapping[str, torch.Tensor], src_prefix: Optional[str] = None,
+                    encoder: str = 'q'
+                    ) -> Tuple[str, 'OrderedDict[str, torch.Tensor]', Dict[str, int]]:
+    """Pick the backbone part of a (whole-model) state dict.
+
+    ``src_prefix`` None: the student/query encoder (``encoder='q'``: ``encoder_q.0.``,
+    then ``backbone.``, ``pretrained.``, or a bare backbone) or the teacher/key encoder
+    (``encoder='k'``: ``encoder_k.0.``). Keys outside the chosen prefix must belong to a
+    known other part (:data:`OTHER_PARTS`), else ValueError; with an explicit
+    ``src_prefix`` everything outside it is dropped. Returns (prefix, backbone state,
+    {dropped part: number of keys}).
+    """
+    if encoder not in ('q', 'k'):
+        raise ValueError(f"encoder must be 'q' (query / student) or 'k' (key / teacher), "
+                         f'got {encoder!r}.')
+    explicit = src_prefix is not None
+    if explicit:
+        prefix = src_prefix
+        if not any(k.startswith(prefix) for k in state):
+            raise ValueError(f'No key starts with {prefix!r} (first keys: '
+                             f'{_show(list(state), 5)}).')
+    else:
+        tried = STUDENT_PREFIXES if encoder == 'q' else TEACHER_PREFIXES
+        found = [p for p in tried if f'{p}conv1.0.weight' in state]
+        if not found:
+            raise ValueError(
+                f'No {"query/student" if encoder == "q" else "key/teacher"} backbone found: '
+                f'none of {[p + "conv1.0.weight" for p in tried]} is a key (first keys: '
+                f'{_show(list(state), 5)}). Pass src_prefix= / --src-prefix.')
+        prefix = found[0]
+    backbone, dropped, unknown = OrderedDict(), {}, []
+    for key, value in state.items():
+        if key.startswith(prefix):
+            backbone[key[len(prefix):]] = value
+            continue
+        part = next((p for p in OTHER_PARTS if key == p or (p.endswith('.')
+                                                             and key.startswith(p))), None)
+        if part is None and explicit:
+            part = key.split('.', 1)[0] + ('.' if '.' in key else '')
+        if part is None:
+            unknown.append(key)
+        else:
+            dropped[part] = dropped.get(part, 0) + 1
+    if unknown:
+        raise ValueError(f'Unknown keys outside the backbone {prefix!r}: {_show(unknown)}. '
+                         'They belong to no known part of a Pi-NAS / OpenSelfSup / timm '
+                         'checkpoint; pass src_prefix= / --src-prefix to take only the '
+                         'keys under one prefix.')
+    return prefix, backbone, dropped
+
+
+def _finish(mapped, head, space, arch, strides, out_prefix, drop_head, verify, meta):
+    meta['filled_num_batches_tracked'] = _fill_num_batches_tracked(mapped)
+    if verify:
+        _verify(mapped, space, arch, strides)
+    out = OrderedDict((out_prefix + k, v) for k, v in mapped.items())
+    if head:
+        if out_prefix and not drop_head:
+            out.update(head)
+            meta['head'] = sorted(head)
+        else:
+            meta['dropped']['fc.'] = len(head)
+    meta['num_keys'] = len(out)
+    return out, meta
+
+
+def convert_timm_resnest(state: Mapping[str, torch.Tensor], space='resnest50',
+                         arch: ArchLike = 'resnest50', out_prefix: str = '',
+                         drop_head: bool = False, strides: Optional[Sequence[int]] = None,
+                         verify: bool = True
+                         ) -> Tuple['OrderedDict[str, torch.Tensor]', dict]:
+    """timm ``resnest50d`` state dict -> ``PiNASResNeSt(arch='resnest50')`` keys.
+
+    ``out_prefix=''``: backbone keys only, ``fc`` dropped (reported in meta).
+    ``out_prefix='backbone.'``: an mmpretrain ``ImageClassifier`` checkpoint (backbone +
+    ``head.fc.*`` of a ``LinearClsHead``) unless ``drop_head``. The arch is checked
+    against the shapes (timm's ResNeSt-50 is candidate 1 everywhere).
+    Returns (state, meta) with meta of plain types.
+    """
+    space = SearchSpace.get(space)
+    arch = space.arch(arch)
+    state = strip_module_prefix(state)
+    strides = _stage_strides(space, strides)
+    mapped, head, unmapped = map_subnet_keys(state, space, strides)
+    if unmapped:
+        raise ValueError(f'Unmapped keys in the timm ResNeSt state dict: {_show(unmapped)}.'
+                         ' Expected timm resnest50d keys (conv1.*, bn1.*, layer*, fc.*).')
+    inferred = infer_subnet_arch(state, space)
+    if inferred != arch:
+        raise ValueError(f'The timm checkpoint holds arch {inferred} in space {space.name}, '
+                         f'not {arch}.')
+    meta = dict(source_format='timm resnest', space=space.name, arch=str(arch),
+                kind='subnet', strides=list(strides), dropped={})
+    return _finish(mapped, head, space, arch, strides, out_prefix, drop_head, verify, meta)
+
+
+def convert_pinas_authors(state: Mapping[str, torch.Tensor], kind: str = 'auto',
+                          arch: Optional[ArchLike] = None, space=None, encoder: str = 'q',
+                          src_prefix: Optional[str] = None, out_prefix: str = '',
+                          drop_head: bool = False, strides: Optional[Sequence[int]] = None,
+                          downsample_from: Optional[int] = None, verify: bool = True
+                          ) -> Tuple['OrderedDict[str, torch.Tensor]', dict]:
+    """The Pi-NAS authors' checkpoints -> pinas_mm keys.
+
+    ``kind``: ``'supernet'`` (OpenSelfSup ``SuperResNet``, -> :class:`PiNASSuperNet`),
+    ``'subnet'`` (PyTorch-Encoding ``alone_resnest50``, -> :class:`PiNASResNeSt`) or
+    ``'auto'`` (supernet when keys ``layer{s}.{b}.{c}.*`` exist). ``arch`` (subnets):
+    inferred from the shapes when None, checked against them otherwise. ``space``:
+    inferred from the stem width and stage layout when None. ``encoder``/``src_prefix``:
+    see :func:`select_backbone`. ``out_prefix``/``drop_head``: as in
+    :func:`convert_timm_resnest` (only subnets carry ``fc``).
+    """
+    state = strip_module_prefix(state)
+    prefix, backbone, dropped = select_backbone(state, src_prefix, encoder)
+    is_super = any(_SUPER.match(k) for k in backbone)
+    if kind == 'auto':
+        kind = 'supernet' if is_super else 'subnet'
+    if kind not in ('supernet', 'subnet'):
+        raise ValueError(f"kind must be 'auto', 'supernet' or 'subnet', got {kind!r}.")
+    if kind == 'supernet' and arch is not None:
+        raise ValueError('arch= is for subnet checkpoints; a supernet holds every arch '
+                         '(use tools/export_subnet.py on the converted supernet).')
+    if space is None:
+        # the supernet's layer{s}.{b}.{c}.* keys also match the subnet pattern layer{s}.{b}
+        space = infer_space(backbone)
+    space = SearchSpace.get(space)
+    strides = _stage_strides(space, strides)
+    meta = dict(source_format=f'Pi-NAS authors {kind}', space=space.name, kind=kind,
+                source_prefix=prefix, encoder=encoder, strides=list(strides),
+                dropped=dict(dropped))
+    if kind == 'supernet':
+        mapped, unmapped = map_supernet_keys(backbone, space, strides, downsample_from)
+        head = {}
+        target_arch = None
+    else:
+        mapped, head, unmapped = map_subnet_keys(backbone, space, strides)
+    if unmapped:
+        hint = (' (the keys look like a supernet: pass kind=auto/supernet)'
+                if kind == 'subnet' and is_super else '')
+        raise ValueError(f'Unmapped keys in the {kind} checkpoint (prefix {prefix!r}): '
+                         f'{_show([prefix + k for k in unmapped])}{hint}.')
+    if kind == 'subnet':
+        inferred = infer_subnet_arch(backbone, space)
+        if arch is not None and space.arch(arch) != inferred:
+            raise ValueError(f'arch {space.arch(arch)} does not fit the checkpoint, whose '
+                             f'shapes say {inferred} (space {space.name}).')
+        target_arch = inferred
+        meta['arch'] = str(inferred)
+    return _finish(mapped, head, space, target_arch, strides, out_prefix, drop_head,
+                   verify, meta)
+
+
+def save_converted(state: Mapping[str, torch.Tensor], meta: dict, dst: str,
+                   src: Optional[str] = None) -> None:
+    """Write ``{'state_dict': ..., 'meta': ...}`` (meta of plain types)."""
+    meta = dict(meta)
+    if src is not None:
+        meta['source'] = osp.abspath(src)
+    meta['converter'] = 'pinas_mm.models.converters'
+    d = osp.dirname(osp.abspath(dst))
+    if d:
+        import os
+        os.makedirs(d, exist_ok=True)
+    torch.save({'state_dict': OrderedDict(state), 'meta': meta}, dst)
