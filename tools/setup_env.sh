@@ -17,8 +17,25 @@ mkdir -p "$PINAS_HOME" "$WHEELS"
 
 stamp=$VENV/.pinas_stamp
 want=$(cat "$ROOT/requirements/runtime.txt" "$ROOT/requirements/tests.txt" "$ROOT/setup.py" "$0" | sha1sum | cut -c1-40)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VENV/bin/python" -c "import mmcv.ops, mmdet, mmseg, mmpretrain, pinas_mm" 2>/dev/null; then
-  log "environment up to date: $VENV"; exit 0
+# pinas_mm must be imported from THIS checkout (a fresh clone elsewhere re-points it)
+check_imports() {
+  (cd / && "$VENV/bin/python" - "$ROOT" <<'PY'
+import os, sys
+import mmcv.ops, mmdet, mmseg, mmpretrain  # noqa: F401
+import pinas_mm
+root = os.path.realpath(sys.argv[1])
+sys.exit(0 if os.path.realpath(pinas_mm.__file__).startswith(root + os.sep) else 3)
+PY
+  ) 2>/dev/null
+}
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  rc=0; check_imports || rc=$?
+  if [ $rc -eq 0 ]; then log "environment up to date: $VENV"; exit 0; fi
+  if [ $rc -eq 3 ]; then
+    log "pointing the editable pinas_mm install at $ROOT"
+    "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT" >&2
+    check_imports && { log "environment up to date: $VENV"; exit 0; }
+  fi
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -47,6 +64,6 @@ $PIP install -q --no-deps "$WHEELS"/mmcv-$MMCV_VERSION-*.whl >&2
 $PIP install -q addict packaging pyyaml yapf opencv-python-headless 'numpy<2' >&2
 log "installing pinas_mm (editable)"
 $PIP install -q --no-deps --no-build-isolation -e "$ROOT" >&2
-"$VENV/bin/python" -c "import mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models, pinas_mm" >&2
+check_imports || { log "import check failed"; exit 1; }
 echo "$want" > "$stamp"
 log "ready: $VENV"
