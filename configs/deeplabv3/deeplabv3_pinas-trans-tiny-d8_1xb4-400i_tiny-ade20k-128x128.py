@@ -3,11 +3,14 @@
 # tiny space (1/4 widths) and the built-in tiny ADE20K-format dataset (128x128 images,
 # classes wall/building/sky/floor, 0 = other -> ignored). Only sizes (widths, crop, scales),
 # the schedule, plain BN and the data root differ.
+# Expects a tiny-space export of a trained supernet, e.g. of the tiny Pi-NAS run:
 #   python tools/dataset_converters/make_tiny_datasets.py --out data/tiny
-#   python tools/train.py configs/deeplabv3/deeplabv3_pinas-trans-tiny-d8_1xb4-400i_tiny-ade20k-128x128.py
-# Backbone from a tiny-space export (trains from scratch otherwise):
-#   --cfg-options model.backbone.init_cfg.type=Pretrained model.backbone.init_cfg.prefix=backbone. \
-#                 model.backbone.init_cfg.checkpoint=.../pinas_tiny_3333113330011021_backbone.pth
+#   python tools/train.py configs/pinas/pinas_tiny-space_1xb16-coslr-8e_tiny-in.py
+#   python tools/export_subnet.py work_dirs/pinas_tiny-space_1xb16-coslr-8e_tiny-in/epoch_8.pth \
+#       --arch pinas-trans --out-dir work_dirs/export
+#   python tools/train.py \
+#       configs/deeplabv3/deeplabv3_pinas-trans-tiny-d8_1xb4-400i_tiny-ade20k-128x128.py
+# From scratch instead: --cfg-options model.backbone.init_cfg=None
 _base_ = './deeplabv3_pinas-trans-d8_4xb4-80k_ade20k-512x512.py'
 norm_cfg = dict(type='BN', requires_grad=True)  # one CPU process: no SyncBN
 # = pinas_mm SearchSpace.get('tiny').out_channels (checked by tests/test_downstream.py)
@@ -19,7 +22,10 @@ crop_size = (128, 128)
 data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
-    backbone=dict(space='tiny', norm_cfg=norm_cfg, init_cfg=None),
+    backbone=dict(
+        space='tiny', norm_cfg=norm_cfg,
+        init_cfg=dict(
+            checkpoint='work_dirs/export/pinas_tiny_3333113330011021_backbone.pth')),
     decode_head=dict(in_channels=stage_channels[3], channels=128, num_classes=num_classes,
                      norm_cfg=norm_cfg),
     auxiliary_head=dict(in_channels=stage_channels[2], channels=64, num_classes=num_classes,

@@ -10,7 +10,7 @@
 #       --out-dir work_dirs/export
 #   python tools/train.py configs/imagenet/linear-eval_pinas-cls_8xb32-steplr-100e_in1k.py \
 #       --cfg-options model.backbone.arch=work_dirs/export/ARCH.yaml \
-#                     model.backbone.init_cfg.checkpoint=work_dirs/export/pinas_resnest50_ARCH_backbone.pth
+#       model.backbone.init_cfg.checkpoint=work_dirs/export/pinas_resnest50_ARCH_backbone.pth
 _base_ = 'mmpretrain::mocov2/benchmarks/resnet50_8xb32-linear-steplr-100e_in1k.py'
 custom_imports = dict(imports=['pinas_mm'], allow_failed_imports=False)
 default_scope = 'mmpretrain'

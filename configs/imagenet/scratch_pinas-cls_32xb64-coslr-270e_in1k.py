@@ -16,3 +16,8 @@ model = dict(
         space='resnest50',
         out_indices=(3, ),
         style='pytorch'))
+# mmpretrain's resnest50 recipe has no schedule base, hence no val_cfg / test_cfg: without
+# them the Runner refuses the inherited val_dataloader/val_evaluator. Validate every epoch.
+train_cfg = dict(val_interval=1)
+val_cfg = dict()
+test_cfg = dict()

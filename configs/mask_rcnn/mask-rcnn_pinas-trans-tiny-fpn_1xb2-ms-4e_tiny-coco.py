@@ -2,11 +2,15 @@
 # recipe (Shared4Conv1FC bbox head, multi-scale train, CocoMetric bbox + segm) on the tiny
 # space (1/4 widths) and the built-in tiny COCO-format dataset (3 classes, 128-160 px).
 # Only sizes (widths, image scales, RoI samples), the schedule, plain BN and the data root
-# differ. A couple of minutes on a CPU:
+# differ. A couple of minutes on a CPU.
+# Expects a tiny-space export of a trained supernet, e.g. of the tiny Pi-NAS run:
 #   python tools/dataset_converters/make_tiny_datasets.py --out data/tiny
-#   python tools/train.py configs/mask_rcnn/mask-rcnn_pinas-trans-tiny-fpn_1xb2-ms-4e_tiny-coco.py
-# Backbone from a tiny-space export:
-#   --cfg-options model.backbone.init_cfg.checkpoint=.../pinas_tiny_3333113330011021_backbone.pth
+#   python tools/train.py configs/pinas/pinas_tiny-space_1xb16-coslr-8e_tiny-in.py
+#   python tools/export_subnet.py work_dirs/pinas_tiny-space_1xb16-coslr-8e_tiny-in/epoch_8.pth \
+#       --arch pinas-trans --out-dir work_dirs/export
+#   python tools/train.py \
+#       configs/mask_rcnn/mask-rcnn_pinas-trans-tiny-fpn_1xb2-ms-4e_tiny-coco.py
+# From scratch instead: --cfg-options model.backbone.init_cfg=None
 _base_ = './mask-rcnn_pinas-trans-fpn-syncbn_8xb2-ms-1x_coco.py'
 norm_cfg = dict(type='BN', requires_grad=True)  # one CPU process: no SyncBN
 # = pinas_mm SearchSpace.get('tiny').out_channels (checked by tests/test_downstream.py)
@@ -16,7 +20,10 @@ neck_channels = 64
 classes = ('circle', 'square', 'triangle')
 num_classes = len(classes)
 model = dict(
-    backbone=dict(space='tiny', norm_cfg=norm_cfg, init_cfg=None),
+    backbone=dict(
+        space='tiny', norm_cfg=norm_cfg,
+        init_cfg=dict(
+            checkpoint='work_dirs/export/pinas_tiny_3333113330011021_backbone.pth')),
     neck=dict(in_channels=stage_channels, out_channels=neck_channels),
     rpn_head=dict(in_channels=neck_channels, feat_channels=neck_channels),
     roi_head=dict(
