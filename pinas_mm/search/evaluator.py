@@ -28,16 +28,43 @@ def supernet_of(model: nn.Module) -> nn.Module:
     return backbone
 
 
+def _rng_state():
+    return random.getstate(), np.random.get_state(), torch.get_rng_state()
+
+
+def _set_rng_state(state) -> None:
+    random.setstate(state[0]), np.random.set_state(state[1]), torch.set_rng_state(state[2])
+
+
 def seeded_batches(dataloader, num_batches: Optional[int], seed: int = 0) -> Iterable:
-    """The first ``num_batches`` of a loader, identical on every call (seeded)."""
-    state = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    """The first ``num_batches`` of a loader, identical on every call (seeded).
+
+    The global RNGs are seeded while the loader produces each batch (random transforms of
+    a ``num_workers=0`` loader draw then, not at ``iter()``) and the caller's RNG state is
+    swapped back in around every ``yield``, so the caller neither perturbs nor sees the
+    data's random stream."""
+    outer = _rng_state()
     random.seed(seed), np.random.seed(seed), torch.manual_seed(seed)
+    inner_active = True
     try:
         it = iter(dataloader)
+        for i in itertools.count():
+            if num_batches and i >= num_batches:
+                break
+            try:
+                batch = next(it)
+            except StopIteration:
+                break
+            inner = _rng_state()
+            _set_rng_state(outer)
+            inner_active = False
+            yield batch
+            outer = _rng_state()
+            _set_rng_state(inner)
+            inner_active = True
     finally:
-        random.setstate(state[0]), np.random.set_state(state[1])
-        torch.set_rng_state(state[2])
-    return itertools.islice(it, num_batches) if num_batches else it
+        if inner_active:
+            _set_rng_state(outer)
 
 
 @torch.no_grad()
@@ -68,10 +95,10 @@ def recalibrate_bn(model: nn.Module, arch: Arch, dataloader, num_batches: int,
             supernet(inputs)
             used += 1
     finally:
+        model.train(was_training)  # first: it would reset the BN flags restored below
         for bn, (momentum, training) in zip(bns, saved):
             bn.momentum = momentum
             bn.train(training)
-        model.train(was_training)
     if used < num_batches:
         raise ValueError(f'BN recalibration asked for {num_batches} batches but the '
                          f'dataloader gave {used}: use a larger split or fewer batches.')
