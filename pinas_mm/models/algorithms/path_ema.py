@@ -1,5 +1,5 @@
 """A mean teacher whose EMA step can be restricted to the parameters of one path."""
-from typing import Iterable, Optional
+from typing import Iterable, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -24,10 +24,15 @@ class PathEMA(ExponentialMovingAverage):
                           keys: Optional[Iterable[str]] = None) -> None:
         src = dict(model.named_parameters())
         names = self.avg_parameters.keys() if keys is None else keys
-        for k in names:
-            p_avg = self.avg_parameters.get(k)
-            if p_avg is None or k not in src:
-                continue  # a buffer key of the path, or not a parameter
-            p_avg.mul_(1 - self.momentum).add_(src[k].detach().to(p_avg.device),
-                                               alpha=self.momentum)
+        pairs = [(self.avg_parameters[k], src[k]) for k in names
+                 if k in self.avg_parameters and k in src]  # buffer keys are skipped
+        self.update_pairs(pairs)
+
+    @torch.no_grad()
+    def update_pairs(self, pairs: List[Tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """EMA step on (teacher tensor, student tensor) pairs, one fused foreach op."""
+        if pairs:
+            avg = [a for a, _ in pairs]
+            torch._foreach_mul_(avg, 1 - self.momentum)
+            torch._foreach_add_(avg, [s.detach() for _, s in pairs], alpha=self.momentum)
         self.steps += 1

@@ -62,6 +62,7 @@ class PiNAS(BaseSelfSupervisor):
         self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
         self.register_buffer('step', torch.zeros(1, dtype=torch.long))
         self.last_paths: Tuple[Arch, Arch] = None
+        self._pairs = None
 
     # ---- pieces ------------------------------------------------------------------------
     def sample_paths(self) -> Tuple[Arch, Arch]:
@@ -84,14 +85,34 @@ class PiNAS(BaseSelfSupervisor):
         keys = ['0.' + k for k in self.backbone.path_state_keys(arch)]
         return keys + ['1.' + k for k, _ in self.neck.named_parameters()]
 
+    def _ema_pairs(self):
+        """(teacher, student) parameter pairs: shared ones (stem, neck) and, per block,
+        the block's shared downsample plus each candidate's. Built once: the parameter
+        objects live as long as the model (the optimizer updates them in place)."""
+        if self._pairs is None:
+            teacher = self.teacher.avg_parameters
+            student = dict(nn.Sequential(self.backbone, self.neck).named_parameters())
+
+            def pairs(prefix):
+                return [(teacher[k], student[k]) for k in student if k.startswith(prefix)]
+            shared = pairs('0.stem.') + pairs('1.')
+            blocks = []
+            for name, block in self.backbone.named_blocks():
+                down = pairs(f'0.{name}.downsample.')
+                blocks.append([down + pairs(f'0.{name}.candidates.{c}.')
+                               for c in range(len(block.candidates))])
+            self._pairs = (shared, blocks)
+        return self._pairs
+
     @torch.no_grad()
     def update_teacher(self, paths: Tuple[Arch, Arch]) -> None:
-        student = nn.Sequential(self.backbone, self.neck)
         if self.path_ema:
+            shared, blocks = self._ema_pairs()
             for arch in paths:
-                self.teacher.update_parameters(student, self.path_keys(arch))
+                self.teacher.update_pairs(
+                    shared + [p for b, c in enumerate(arch) for p in blocks[b][c]])
         else:
-            self.teacher.update_parameters(student)
+            self.teacher.update_parameters(nn.Sequential(self.backbone, self.neck))
 
     def contrastive(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         l_pos = torch.einsum('nc,nc->n', q, k).unsqueeze(-1)
