@@ -229,3 +229,14 @@ def test_non_finite_loss_stops_with_the_iteration():
     with pytest.raises(FloatingPointError, match='inf'):
         hook.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(float('inf')),
                                                       acc=torch.tensor(1.)))
+
+
+def test_teacher_starts_as_a_copy_of_the_initialised_student():
+    import torch.nn as nn
+    model = build_pinas()
+    model.init_weights()
+    student = nn.Sequential(model.backbone, model.neck).state_dict()
+    teacher = model.teacher.module.state_dict()
+    assert student.keys() == teacher.keys()
+    for k in student:
+        assert torch.equal(student[k], teacher[k]), k

@@ -64,6 +64,17 @@ class PiNAS(BaseSelfSupervisor):
         self.last_paths: Tuple[Arch, Arch] = None
         self._pairs = None
 
+    def init_weights(self) -> None:
+        """Initialise the student, then start the teacher as its exact copy.
+
+        The teacher is a deepcopy made in ``__init__``, before the runner initialises
+        weights; without this it would be initialised independently and, with m = 0.999,
+        stay an unrelated random network for thousands of steps.
+        """
+        super().init_weights()
+        student = nn.Sequential(self.backbone, self.neck)
+        self.teacher.module.load_state_dict(student.state_dict())
+
     # ---- pieces ------------------------------------------------------------------------
     def sample_paths(self) -> Tuple[Arch, Arch]:
         rng = random.Random(self.path_seed * 1_000_003 + int(self.step))
