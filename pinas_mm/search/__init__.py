@@ -7,3 +7,4 @@ __all__ = ['SearchHistory', 'BaseStrategy', 'RandomStrategy', 'EvolutionStrategy
 from .evaluator import (CandidateEvaluator, KNNScorer, LinearProbeScorer,  # noqa: E402
                         SelfSupLossScorer, recalibrate_bn)
 from .loop import SearchLoop  # noqa: E402
+from .perturbation import PerturbationLoop, PerturbationSelector, restrict_paths  # noqa: E402
