@@ -25,7 +25,8 @@ HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='pinas_mm',
                  locations=['pinas_mm.engine'])
 METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='pinas_mm',
                    locations=['pinas_mm.evaluation'])
-#: search strategies (random / evolution / partition / perturbation); not an mmengine root.
+#: search strategies (random / evolution / partition); not an mmengine root. DARTS-PT's
+#: perturbation-based selection is a loop (LOOPS: pinas_mm.PerturbationLoop).
 STRATEGIES = Registry('search strategy', scope='pinas_mm', locations=['pinas_mm.search'])
 #: candidate scorers of the search (linear probe, self-supervised loss, kNN).
 SCORERS = Registry('search scorer', scope='pinas_mm', locations=['pinas_mm.search'])

@@ -17,6 +17,12 @@ def test_parse_forms(value):
     assert Arch.parse(str(arch)) == arch and hash(arch) == hash(Arch.parse(CLS))
 
 
+def test_int_from_cfg_options():
+    # mmengine's --cfg-options turns digit strings into ints and drops leading zeros
+    assert str(Arch.parse(3013231203213032)) == CLS
+    assert str(Arch.parse(123012301230123)) == '0123012301230123'
+
+
 def test_named_archs():
     assert str(Arch.parse('pinas-trans')) == '3333113330011021'
     assert Arch.parse('resnest50') == Arch([1] * 16)
@@ -46,7 +52,8 @@ def test_file_with_leading_zero(tmp_path):
     ('', 'not a named arch'),
     ([3] * 15 + [-1], 'index -1 at block 15'),
     ([3] * 15 + [1.0], 'index 1.0 at block 15'),
-    (3013231203213032, 'of type int'),
+    (30132312032130322, 'of type int'),
+    (-1, 'of type int'),
     ('missing_file.yaml', 'arch file not found'),
 ])
 def test_bad_input(value, fragment):

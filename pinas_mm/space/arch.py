@@ -74,6 +74,12 @@ class Arch(tuple):
             return cls(tuple(int(t) for t in tokens), num_blocks, num_choices)
         if isinstance(value, (list, tuple)):
             return cls(value, num_blocks, num_choices)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value:
+            # ``--cfg-options model.backbone.arch=0123...`` arrives as an int: mmengine
+            # parses digit strings as numbers, dropping leading zeros.
+            digits = str(value)
+            if len(digits) <= num_blocks:
+                return cls.parse(digits.zfill(num_blocks), num_blocks, num_choices)
         raise ValueError(f'Invalid arch {value!r} of type {type(value).__name__}. '
                          f'Valid forms: {forms}.')
 
@@ -97,8 +103,6 @@ class Arch(tuple):
                 raise ValueError(f'Invalid arch file {path!r}: no key "arch" (keys: '
                                  f'{sorted(data)}).')
             data = data['arch']
-        if isinstance(data, int):
-            data = str(data).zfill(num_blocks)
         if isinstance(data, str) and data.lower().endswith(('.yaml', '.yml', '.json')):
             raise ValueError(f'Invalid arch file {path!r}: it points to another arch file.')
         try:
