@@ -106,7 +106,10 @@ class Pipeline:
                  osp.join(search, 'best_arch.yaml'))
         export = self.path('5_export')
         self.run('5_export', ['tools/export_subnet.py', f'{sup}/epoch_8.pth', '--from-search',
-                              search, '--out-dir', export],
+                              search, '--out-dir', export, '--space', 'tiny',
+                              '--recalibrate', CFG['search'], '--recal-batches', '10',
+                              '--cfg-options',
+                              f'train_dataloader.dataset.data_root={d}/imagenet/'],
                  osp.join(export, 'export.done'))
         if not osp.exists(osp.join(export, 'export.done')):
             open(osp.join(export, 'export.done'), 'w').close()
@@ -118,7 +121,7 @@ class Pipeline:
                       'model.backbone.init_cfg.type=Pretrained',
                       'model.backbone.init_cfg.prefix=backbone.',
                       f'model.backbone.init_cfg.checkpoint={backbone}']
-        random_init = [f'model.backbone.arch={arch_file}']
+        random_init = [f'model.backbone.arch={arch_file}', 'model.backbone.init_cfg=None']
         det_data = [f'train_dataloader.dataset.data_root={d}/coco/',
                     f'val_dataloader.dataset.data_root={d}/coco/',
                     f'test_dataloader.dataset.data_root={d}/coco/',
