@@ -1,5 +1,4 @@
 """Pi-NAS: supernet-Pi model with cross-path learning and a path-wise mean teacher."""
-import random
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -9,6 +8,7 @@ from mmengine.dist import all_gather
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 
+from pinas_mm.models.backbones.resnest_space import step_rng
 from pinas_mm.registry import MODELS
 from pinas_mm.space import Arch
 from .path_ema import PathEMA
@@ -77,7 +77,7 @@ class PiNAS(BaseSelfSupervisor):
 
     # ---- pieces ------------------------------------------------------------------------
     def sample_paths(self) -> Tuple[Arch, Arch]:
-        rng = random.Random(self.path_seed * 1_000_003 + int(self.step))
+        rng = step_rng(self.path_seed, self.step)
         return self.backbone.sample_disjoint_archs(rng)
 
     def student_embed(self, img: torch.Tensor, arch: Arch) -> torch.Tensor:

@@ -1,10 +1,10 @@
 """Supervised uses of the supernet: SPOS training and the supernet linear probe."""
-import random
 from typing import List, Optional
 
 import torch
 from mmpretrain.models.classifiers import ImageClassifier
 
+from pinas_mm.models.backbones.resnest_space import step_rng
 from pinas_mm.registry import MODELS
 
 
@@ -45,7 +45,7 @@ class SupernetClassifier(ImageClassifier):
 
     def loss(self, inputs: torch.Tensor, data_samples: List) -> dict:
         if self.sample_path:
-            rng = random.Random(self.path_seed * 1_000_003 + int(self.step))
+            rng = step_rng(self.path_seed, self.step)
             self.backbone.set_arch(self.backbone.sample_arch(rng))
         self.step += 1
         return super().loss(inputs, data_samples)

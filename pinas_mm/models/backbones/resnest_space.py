@@ -15,6 +15,12 @@ from pinas_mm.registry import MODELS
 from pinas_mm.space import Arch, ArchLike, BlockSetting, SearchSpace
 
 
+def step_rng(seed: int, step: int) -> random.Random:
+    """The path sampler of one training step: a function of (seed, step) only, so every
+    rank draws the same paths without communication and a resumed run draws them again."""
+    return random.Random(seed * 1_000_003 + int(step))
+
+
 def build_candidate(setting: BlockSetting, in_channels: int, out_channels: int,
                     **kwargs) -> ResNeStBottleneck:
     """One ResNeSt bottleneck with the candidate's radix / cardinality / base width.
