@@ -1,8 +1,27 @@
 """Helpers shared by tools/train.py, tools/test.py and tools/search.py."""
+import argparse
+import os
 import os.path as osp
 from typing import Dict, Optional
 
 from mmengine.config import Config
+
+
+def add_runner_args(parser: argparse.ArgumentParser, cfg_help: str) -> None:
+    """The arguments every runner tool takes: --work-dir, --cfg-options, --launcher."""
+    from mmengine.config import DictAction
+    parser.add_argument('--work-dir', help='where logs, checkpoints and results go')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        metavar='KEY=VALUE', help=f'override config settings, e.g. {cfg_help}')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def parse_cfg(config: str, cfg_options: Dict, work_dir: Optional[str],

@@ -5,15 +5,14 @@
 Running the same command again continues a stopped search (history in work_dir).
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
 
-from pinas_mm.tools_common import build_runner, parse_cfg  # noqa: E402
+from pinas_mm.tools_common import (add_runner_args, build_runner, parse_cfg,  # noqa: E402
+                                   parse_runner_args)
 
 
 def main(argv=None):
@@ -21,13 +20,8 @@ def main(argv=None):
     parser.add_argument('config')
     parser.add_argument('--checkpoint', required=True,
                         help='trained supernet (or its linear probe) checkpoint')
-    parser.add_argument('--work-dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    add_runner_args(parser, 'train_cfg.num_candidates=100')
+    args = parse_runner_args(parser, argv)
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'Supernet checkpoint not found: {args.checkpoint!r}')
     cfg = parse_cfg(args.config, args.cfg_options, args.work_dir, args.launcher)

@@ -6,30 +6,22 @@ mmseg config, e.g. the downstream configs under configs/{mask_rcnn,deeplabv3,ima
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from pinas_mm.tools_common import build_runner, parse_cfg  # noqa: E402
+from pinas_mm.tools_common import (add_runner_args, build_runner, parse_cfg,  # noqa: E402
+                                   parse_runner_args)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (evaluate) a checkpoint')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='where logs and evaluation results go')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        metavar='KEY=VALUE',
-                        help='override config settings, e.g. test_dataloader.batch_size=1')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    add_runner_args(parser, 'test_dataloader.batch_size=1')
+    args = parse_runner_args(parser, argv)
     return args
 
 
