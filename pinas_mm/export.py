@@ -7,7 +7,7 @@ import torch
 
 from pinas_mm.models import (PiNASResNeSt, PiNASSuperNet, check_state_matches,
                              inherit_subnet_state, load_subnet_state)
-from pinas_mm.space import SPACE_PRESETS, Arch, SearchSpace
+from pinas_mm.space import SPACE_PRESETS, SearchSpace
 
 
 def load_state(path: str) -> Dict[str, torch.Tensor]:

@@ -1,9 +1,9 @@
 """The search as an mmengine loop: propose -> evaluate -> store, resumable."""
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional
 
 import torch
-from mmengine.dist import broadcast_object_list, get_rank, is_main_process
+from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.runner.loops import BaseLoop
 
 from pinas_mm.registry import LOOPS, SCORERS, STRATEGIES

@@ -1,5 +1,5 @@
 """Supervised uses of the supernet: SPOS training and the supernet linear probe."""
-from typing import List, Optional
+from typing import List
 
 import torch
 from mmpretrain.models.classifiers import ImageClassifier

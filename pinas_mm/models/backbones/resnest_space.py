@@ -5,7 +5,7 @@ downsampling, frozen stages, norm_eval, with_cp, init) and mmpretrain's ResNeSt
 bottleneck; only the per-block choice of bottleneck is new here.
 """
 import random
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmpretrain.models.backbones.resnest import Bottleneck as ResNeStBottleneck
