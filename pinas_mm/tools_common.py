@@ -48,3 +48,17 @@ def build_runner(cfg: Config):
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def finish_distributed() -> None:
+    """Tear down the process group once every rank is done.
+
+    Left to interpreter shutdown, gloo's worker threads can be destroyed while still
+    joinable ("terminate called without an active exception", SIGABRT), which fails a
+    run whose results were all written. The barrier keeps one rank from closing its
+    sockets while another still talks to it.
+    """
+    import torch.distributed as torch_dist
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()

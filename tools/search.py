@@ -11,8 +11,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-from pinas_mm.tools_common import (add_runner_args, build_runner, parse_cfg,  # noqa: E402
-                                   parse_runner_args)
+from pinas_mm.tools_common import (add_runner_args, build_runner, finish_distributed,  # noqa: E402
+                                   parse_cfg, parse_runner_args)
 
 
 def main(argv=None):
@@ -28,6 +28,7 @@ def main(argv=None):
     cfg.load_from, cfg.resume = args.checkpoint, False
     runner = build_runner(cfg)
     runner.train()
+    finish_distributed()
     return runner
 
 

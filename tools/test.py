@@ -12,8 +12,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from pinas_mm.tools_common import (add_runner_args, build_runner, parse_cfg,  # noqa: E402
-                                   parse_runner_args)
+from pinas_mm.tools_common import (add_runner_args, build_runner, finish_distributed,  # noqa: E402
+                                   parse_cfg, parse_runner_args)
 
 
 def parse_args(argv=None):
@@ -34,6 +34,7 @@ def main(argv=None):
     cfg.resume = False
     runner = build_runner(cfg)
     metrics = runner.test()
+    finish_distributed()
     return metrics
 
 
