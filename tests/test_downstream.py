@@ -43,7 +43,7 @@ TINY = {
         'configs/deeplabv3/deeplabv3_pinas-trans-tiny-d8_1xb4-400i_tiny-ade20k-128x128.py',
         'ade20k', 'mmseg', 'pinas-trans', ('mIoU', )),
     'seg-cityscapes': (
-        'configs/deeplabv3/deeplabv3_pinas-trans-tiny-d8_1xb2-400i_tiny-cityscapes-128x256.py',
+        'configs/deeplabv3/deeplabv3_pinas-trans-tiny-d8_1xb2-200i_tiny-cityscapes-128x256.py',
         'cityscapes', 'mmseg', 'pinas-trans', ('mIoU', )),
     'cls-scratch': ('configs/imagenet/scratch_pinas-cls-tiny_1xb16-coslr-8e_tiny-in.py',
                     'imagenet', 'mmpretrain', 'pinas-cls', ('accuracy/top1', )),

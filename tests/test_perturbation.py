@@ -353,7 +353,7 @@ def test_adaptation_flow_adapts_searches_exports_and_resumes(tiny_data, tmp_path
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
     source_cfg = Config.fromfile(
-        osp.join(ROOT, 'configs/pinas/pinas_tiny-space_1xb16-coslr-8e_tiny-in.py'))
+        osp.join(ROOT, 'configs/pinas/pinas_tiny-space_1xb16-coslr-16e_tiny-in.py'))
     source = str(tmp_path / 'source.pth')
     torch.save(dict(state_dict=MODELS.build(source_cfg.model).state_dict()), source)
     base = osp.join(ROOT, 'configs/ntaa/ntaa_pinas-tiny_adapt-probe-search_tiny-in.py')

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-PINAS_TINY = osp.join(ROOT, 'configs/pinas/pinas_tiny-space_1xb16-coslr-8e_tiny-in.py')
+PINAS_TINY = osp.join(ROOT, 'configs/pinas/pinas_tiny-space_1xb16-coslr-16e_tiny-in.py')
 
 
 def tiny_opts(tiny_data, epochs, images=64):

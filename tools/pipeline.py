@@ -9,7 +9,7 @@ schedule, sizes and data root differ (the tiny space and the built-in tiny datas
   4 search     tools/search.py configs/search/search-evolution_..._tiny-in.py
   5 export     tools/export_subnet.py --from-search
   6 det        tools/train.py  configs/mask_rcnn/..._tiny-coco.py           (+ random-init baseline)
-  7 seg        tools/train.py  configs/deeplabv3/..._tiny-ade20k-128x128.py (+ random-init baseline)
+  7 seg        tools/train.py  configs/deeplabv3/..._tiny-cityscapes-128x256.py (+ random init)
   8 report     <work_dir>/report.md
 
     python tools/pipeline.py [--work-dir work_dirs/pipeline] [--data-root data/tiny]
@@ -28,13 +28,22 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PY = sys.executable
 CFG = dict(
-    supernet='configs/pinas/pinas_tiny-space_1xb16-coslr-8e_tiny-in.py',
+    supernet='configs/pinas/pinas_tiny-space_1xb16-coslr-16e_tiny-in.py',
     probe='configs/linear_probe/linear-probe_pinas-tiny-supernet_1xb32-steplr-6e_tiny-in.py',
     search='configs/search/search-evolution_pinas-tiny-supernet_linear-probe_tiny-in.py',
     det='configs/mask_rcnn/mask-rcnn_pinas-trans-tiny-fpn_1xb2-ms-4e_tiny-coco.py',
-    seg='configs/deeplabv3/deeplabv3_pinas-trans-tiny-d8_1xb4-400i_tiny-ade20k-128x128.py',
+    seg='configs/deeplabv3/deeplabv3_pinas-trans-tiny-d8_1xb2-200i_tiny-cityscapes-128x256.py',
 )
 PROGRESS = re.compile(r'(Epoch\(|Iter\(|Search:|search |resumed|Saving checkpoint)')
+
+
+def last_checkpoint(config):
+    """File name of the checkpoint a config's run ends with (epoch_N.pth / iter_N.pth)."""
+    from mmengine.config import Config
+    train_cfg = Config.fromfile(osp.join(ROOT, config)).train_cfg
+    if 'max_epochs' in train_cfg:
+        return f'epoch_{train_cfg.max_epochs}.pth'
+    return f'iter_{train_cfg.max_iters}.pth'
 
 
 class Pipeline:
@@ -91,21 +100,22 @@ class Pipeline:
         d = self.data_root
         self.run('1_datasets', ['tools/dataset_converters/make_tiny_datasets.py', '--out', d],
                  osp.join(d, 'cityscapes', '.pinas_tiny_stamp.json'))
-        sup = self.train('2_supernet', CFG['supernet'], 'epoch_8.pth',
+        sup_ckpt, probe_ckpt = last_checkpoint(CFG['supernet']), last_checkpoint(CFG['probe'])
+        sup = self.train('2_supernet', CFG['supernet'], sup_ckpt,
                          f'train_dataloader.dataset.data_root={d}/imagenet/')
-        probe = self.train('3_probe', CFG['probe'], 'epoch_6.pth',
-                           f'model.backbone.init_cfg.checkpoint={sup}/epoch_8.pth',
+        probe = self.train('3_probe', CFG['probe'], probe_ckpt,
+                           f'model.backbone.init_cfg.checkpoint={sup}/{sup_ckpt}',
                            f'train_dataloader.dataset.data_root={d}/imagenet/',
                            f'val_dataloader.dataset.data_root={d}/imagenet/',
                            f'test_dataloader.dataset.data_root={d}/imagenet/')
         search = self.path('4_search')
         self.run('4_search', ['tools/search.py', CFG['search'], '--checkpoint',
-                              f'{probe}/epoch_6.pth', '--work-dir', search, '--cfg-options',
+                              f'{probe}/{probe_ckpt}', '--work-dir', search, '--cfg-options',
                               f'train_dataloader.dataset.data_root={d}/imagenet/',
                               f'train_cfg.scorer.dataloader.dataset.data_root={d}/imagenet/'],
                  osp.join(search, 'best_arch.yaml'))
         export = self.path('5_export')
-        self.run('5_export', ['tools/export_subnet.py', f'{sup}/epoch_8.pth', '--from-search',
+        self.run('5_export', ['tools/export_subnet.py', f'{sup}/{sup_ckpt}', '--from-search',
                               search, '--out-dir', export, '--space', 'tiny',
                               '--recalibrate', CFG['search'], '--recal-batches', '10',
                               '--cfg-options',
@@ -127,15 +137,14 @@ class Pipeline:
                     f'test_dataloader.dataset.data_root={d}/coco/',
                     f'val_evaluator.ann_file={d}/coco/annotations/instances_val2017.json',
                     f'test_evaluator.ann_file={d}/coco/annotations/instances_val2017.json']
-        seg_data = [f'{k}.dataset.data_root={d}/ade/ADEChallengeData2016'
+        seg_data = [f'{k}.dataset.data_root={d}/cityscapes/'
                     for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
-        runs = [('6_det', CFG['det'], 'epoch_4.pth', det_data, pretrained),
-                ('7_seg', CFG['seg'], 'iter_400.pth', seg_data, pretrained)]
+        runs = [('6_det', 'det', det_data, pretrained), ('7_seg', 'seg', seg_data, pretrained)]
         if self.baseline:
-            runs += [('6_det_random-init', CFG['det'], 'epoch_4.pth', det_data, random_init),
-                     ('7_seg_random-init', CFG['seg'], 'iter_400.pth', seg_data, random_init)]
-        for name, cfg, done, data, init in runs:
-            self.train(name, cfg, done, *data, *init)
+            runs += [('6_det_random-init', 'det', det_data, random_init),
+                     ('7_seg_random-init', 'seg', seg_data, random_init)]
+        for name, task, data, init in runs:
+            self.train(name, CFG[task], last_checkpoint(CFG[task]), *data, *init)
         self.report(arch, arch_file, backbone, time.time() - t0)
 
     # ---- the report ------------------------------------------------------------------
@@ -183,8 +192,8 @@ class Pipeline:
                 if a is not None and b is not None:
                     lines.append(f'| {task} | {key} | {a:.4g} | {b:.4g} | {a - b:+.4g} |')
         lines += ['', '## Artefacts', '',
-                  f'- supernet: `{self.path("2_supernet", "epoch_8.pth")}`',
-                  f'- linear probe: `{self.path("3_probe", "epoch_6.pth")}`',
+                  f'- supernet: `{self.path("2_supernet", last_checkpoint(CFG["supernet"]))}`',
+                  f'- linear probe: `{self.path("3_probe", last_checkpoint(CFG["probe"]))}`',
                   f'- search results: `{self.path("4_search", "results.csv")}`',
                   f'- search plots: `{self.path("4_search", "score_vs_flops.png")}`, '
                   f'`{self.path("4_search", "best_vs_evaluations.png")}`',

@@ -5,8 +5,8 @@
 # the schedule, plain BN and the data root differ.
 # Expects a tiny-space export of a trained supernet, e.g. of the tiny Pi-NAS run:
 #   python tools/dataset_converters/make_tiny_datasets.py --out data/tiny
-#   python tools/train.py configs/pinas/pinas_tiny-space_1xb16-coslr-8e_tiny-in.py
-#   python tools/export_subnet.py work_dirs/pinas_tiny-space_1xb16-coslr-8e_tiny-in/epoch_8.pth \
+#   python tools/train.py configs/pinas/pinas_tiny-space_1xb16-coslr-16e_tiny-in.py
+#   python tools/export_subnet.py work_dirs/pinas_tiny-space_1xb16-coslr-16e_tiny-in/epoch_16.pth \
 #       --arch pinas-trans --out-dir work_dirs/export
 #   python tools/train.py \
 #       configs/deeplabv3/deeplabv3_pinas-trans-tiny-d8_1xb4-400i_tiny-ade20k-128x128.py

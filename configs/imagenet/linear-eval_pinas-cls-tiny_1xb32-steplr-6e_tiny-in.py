@@ -3,8 +3,8 @@
 # built-in tiny ImageNet-format dataset (8 classes, 64x64). Only sizes (widths, crops), the
 # schedule (lr scaled with the batch, 256 -> 32) and the data root differ.
 # Expects a tiny-space export of a trained supernet, e.g. of the tiny Pi-NAS run:
-#   python tools/train.py configs/pinas/pinas_tiny-space_1xb16-coslr-8e_tiny-in.py
-#   python tools/export_subnet.py work_dirs/pinas_tiny-space_1xb16-coslr-8e_tiny-in/epoch_8.pth \
+#   python tools/train.py configs/pinas/pinas_tiny-space_1xb16-coslr-16e_tiny-in.py
+#   python tools/export_subnet.py work_dirs/pinas_tiny-space_1xb16-coslr-16e_tiny-in/epoch_16.pth \
 #       --arch pinas-cls --out-dir work_dirs/export
 #   python tools/train.py configs/imagenet/linear-eval_pinas-cls-tiny_1xb32-steplr-6e_tiny-in.py
 # Other archs: --cfg-options model.backbone.arch=ARCH.yaml model.backbone.init_cfg.checkpoint=...

@@ -5,8 +5,8 @@
 # differ. A couple of minutes on a CPU.
 # Expects a tiny-space export of a trained supernet, e.g. of the tiny Pi-NAS run:
 #   python tools/dataset_converters/make_tiny_datasets.py --out data/tiny
-#   python tools/train.py configs/pinas/pinas_tiny-space_1xb16-coslr-8e_tiny-in.py
-#   python tools/export_subnet.py work_dirs/pinas_tiny-space_1xb16-coslr-8e_tiny-in/epoch_8.pth \
+#   python tools/train.py configs/pinas/pinas_tiny-space_1xb16-coslr-16e_tiny-in.py
+#   python tools/export_subnet.py work_dirs/pinas_tiny-space_1xb16-coslr-16e_tiny-in/epoch_16.pth \
 #       --arch pinas-trans --out-dir work_dirs/export
 #   python tools/train.py \
 #       configs/mask_rcnn/mask-rcnn_pinas-trans-tiny-fpn_1xb2-ms-4e_tiny-coco.py

@@ -4,7 +4,7 @@
 # each instance box + 15% margin, squared, resized) into an ImageNet-format folder that
 # mmpretrain's CustomDataset reads like the tiny ImageNet data (meta/{train,val}.txt).
 #   python tools/adapt_domain.py configs/ntaa/ntaa_pinas-tiny_adapt-probe-search_tiny-coco-crops.py \
-#       --source work_dirs/pinas_tiny-space_1xb16-coslr-8e_tiny-in/epoch_8.pth
+#       --source work_dirs/pinas_tiny-space_1xb16-coslr-16e_tiny-in/epoch_16.pth
 # The source supernet is trained on the tiny ImageNet-format data (8 shape x colour
 # classes on plain backgrounds); the target has 3 classes on textured scene crops. In the
 # tiny COCO data each shape has its own colour, so colour alone separates the target

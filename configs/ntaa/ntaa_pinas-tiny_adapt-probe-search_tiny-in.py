@@ -2,9 +2,9 @@
 # a tiny-space Pi-NAS source supernet is adapted by continued Pi-NAS training on the
 # target images (unlabelled), linear-probed on the target labels, searched with the
 # target's linear-probe scorer, and the best arch exported with the adapted weights.
-#   python tools/train.py configs/pinas/pinas_tiny-space_1xb16-coslr-8e_tiny-in.py
+#   python tools/train.py configs/pinas/pinas_tiny-space_1xb16-coslr-16e_tiny-in.py
 #   python tools/adapt_domain.py configs/ntaa/ntaa_pinas-tiny_adapt-probe-search_tiny-in.py \
-#       --source work_dirs/pinas_tiny-space_1xb16-coslr-8e_tiny-in/epoch_8.pth
+#       --source work_dirs/pinas_tiny-space_1xb16-coslr-16e_tiny-in/epoch_16.pth
 # Every stage runs the real tool (tools/train.py, tools/search.py, tools/export_subnet.py)
 # on the stage config below with `cfg_options` merged in; placeholders: {source},
 # {data_root}, {work_dir}, {supernet} (adapted checkpoint), {probe} (probe checkpoint).
@@ -15,7 +15,7 @@ target = dict(name='tiny-in', data_root='data/tiny/imagenet/', prepare=None)
 
 # 1. continued Pi-NAS training on the target images (2 epochs, small lr)
 adapt = dict(
-    config='configs/pinas/pinas_tiny-space_1xb16-coslr-8e_tiny-in.py',
+    config='configs/pinas/pinas_tiny-space_1xb16-coslr-16e_tiny-in.py',
     cfg_options={
         'load_from': '{source}',
         'train_dataloader.dataset.data_root': '{data_root}',
