@@ -1,19 +1,9 @@
 # The supernet linear probe on the tiny space and tiny ImageNet-format data (CPU).
-_base_ = [
-    '../_base_/tiny_in_cls_data.py',
-    'mmpretrain::_base_/default_runtime.py',
-]
-custom_imports = dict(imports=['pinas_mm'], allow_failed_imports=False)
-default_scope = 'mmpretrain'
+_base_ = '../_base_/tiny_supernet_classifier.py'
 model = dict(
-    type='pinas_mm.SupernetClassifier', sample_path=True, freeze_backbone=True,
-    data_preprocessor={{_base_.data_preprocessor}},
-    backbone=dict(type='pinas_mm.PiNASSuperNet', space='tiny', out_indices=(3, ),
-                  init_cfg=dict(type='Pretrained', checkpoint='SUPERNET.pth',
-                                prefix='backbone.')),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=8, in_channels=512,
-              loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
+    sample_path=True, freeze_backbone=True,
+    backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='SUPERNET.pth',
+                                prefix='backbone.')))
 optim_wrapper = dict(type='OptimWrapper',
                      optimizer=dict(type='SGD', lr=3., momentum=0.9, weight_decay=0.))
 param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[4, 5], gamma=0.1)]

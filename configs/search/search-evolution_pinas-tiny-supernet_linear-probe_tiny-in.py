@@ -3,19 +3,8 @@
 # the held-out split. Start with the linear probe checkpoint:
 #   python tools/search.py configs/search/search-evolution_pinas-tiny-supernet_linear-probe_tiny-in.py \
 #       --checkpoint work_dirs/<linear probe run>/epoch_6.pth
-_base_ = [
-    '../_base_/tiny_in_cls_data.py',
-    'mmpretrain::_base_/default_runtime.py',
-]
-custom_imports = dict(imports=['pinas_mm'], allow_failed_imports=False)
-default_scope = 'mmpretrain'
-model = dict(
-    type='pinas_mm.SupernetClassifier', sample_path=False, freeze_backbone=True,
-    data_preprocessor={{_base_.data_preprocessor}},
-    backbone=dict(type='pinas_mm.PiNASSuperNet', space='tiny', out_indices=(3, )),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=8, in_channels=512,
-              loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
+_base_ = '../_base_/tiny_supernet_classifier.py'
+model = dict(sample_path=False, freeze_backbone=True)
 # BN recalibration data: the train split, deterministic pipeline
 train_dataloader = dict(
     batch_size=32, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
