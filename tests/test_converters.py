@@ -112,6 +112,17 @@ def test_timm_cli_and_checkpoint_forms(timm_model, tmp_path):
                        ref['layer3.0.downsample.2.running_mean'])
 
 
+def test_timm_converted_state_loads_into_the_dilated_backbone(timm_model):
+    """One conversion serves every stride layout: DeepLabV3's d8 backbone (strides 1, 2,
+    1, 1) keeps the downsample key layout, so the converted state loads strictly."""
+    state, _ = convert_timm_resnest(timm_model.state_dict())
+    d8 = PiNASResNeSt(arch='resnest50', strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),
+                      contract_dilation=True)
+    d8.load_state_dict(state, strict=True)
+    assert torch.equal(d8.layer4[0].downsample[1].weight,
+                       timm_model.state_dict()['layer4.0.downsample.1.weight'])
+
+
 def test_timm_bad_keys_raise(timm_model):
     state = dict(timm_model.state_dict())
     state['layer2.1.conv2.bogus.weight'] = torch.zeros(1)

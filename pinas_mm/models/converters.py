@@ -91,7 +91,6 @@ import torch
 from pinas_mm.space import SPACE_PRESETS, Arch, ArchLike, SearchSpace
 
 BN_KEYS = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
-DEFAULT_STRIDES = (1, 2, 2, 2)
 
 #: source stem key -> our stem key (timm / authors' deep stem -> mmpretrain deep stem).
 STEM_MAP: Dict[str, str] = {
@@ -182,17 +181,16 @@ def load_state_dict_file(path: str) -> 'OrderedDict[str, torch.Tensor]':
 
 
 # ---- shared pieces ------------------------------------------------------------------
-def _down_indices(stride: int) -> Tuple[int, int]:
-    return (1, 2) if stride != 1 else (0, 1)
+def _map_downsample(rest: str, stage: int) -> Optional[str]:
+    """``downsample.{1,2}.<p>`` of the sources -> ours; None if it is not one.
 
-
-def _map_downsample(rest: str, stride: int) -> Optional[str]:
-    """``downsample.{1,2}.<p>`` of the sources -> ours; None if it is not one."""
+    Our downsample is ``[pool,] conv, bn`` with the pool slot kept (an ``Identity`` where
+    a stage does not stride) in every stage but the first, whatever the strides."""
     m = _DOWN.match(rest)
     if not m:
         return None
     idx, param = int(m[1]), m[2]
-    conv, bn = _down_indices(stride)
+    conv, bn = (0, 1) if stage == 1 else (1, 2)
     if idx == 1 and param == 'weight':
         return f'downsample.{conv}.weight'
     if idx == 2 and param in BN_KEYS:
@@ -213,14 +211,6 @@ def _fill_num_batches_tracked(state: 'OrderedDict[str, torch.Tensor]') -> int:
                 state[nbt] = torch.tensor(0, dtype=torch.long)
                 n += 1
     return n
-
-
-def _stage_strides(space: SearchSpace, strides: Optional[Sequence[int]]) -> Tuple[int, ...]:
-    strides = tuple(DEFAULT_STRIDES if strides is None else strides)
-    if len(strides) != len(space.stage_blocks):
-        raise ValueError(f'strides {strides} must have one entry per stage '
-                         f'({len(space.stage_blocks)}).')
-    return strides
 
 
 def infer_space(state: Mapping[str, torch.Tensor]) -> SearchSpace:
@@ -276,22 +266,18 @@ def infer_subnet_arch(state: Mapping[str, torch.Tensor], space: SearchSpace) -> 
     return space.arch(choices)
 
 
-def _verify(state, space: SearchSpace, arch: Optional[Arch], strides) -> None:
+def _verify(state, space: SearchSpace, arch: Optional[Arch]) -> None:
     from pinas_mm.models.backbones import PiNASResNeSt, PiNASSuperNet
     from pinas_mm.models.inherit import check_state_matches
-    kwargs = dict(space=space)
-    if tuple(strides) != DEFAULT_STRIDES:
-        kwargs['strides'] = tuple(strides)
     if arch is None:
-        model, what = PiNASSuperNet(**kwargs), 'converted supernet state'
+        model, what = PiNASSuperNet(space=space), 'converted supernet state'
     else:
-        model, what = PiNASResNeSt(arch=arch, **kwargs), 'converted subnet state'
+        model, what = PiNASResNeSt(arch=arch, space=space), 'converted subnet state'
     check_state_matches(model, state, what)
 
 
 # ---- the mappings (backbone keys only, no prefix) ------------------------------------
-def map_subnet_keys(state: Mapping[str, torch.Tensor], space='resnest50',
-                    strides: Optional[Sequence[int]] = None
+def map_subnet_keys(state: Mapping[str, torch.Tensor], space='resnest50'
                     ) -> Tuple['OrderedDict[str, torch.Tensor]', Dict[str, torch.Tensor],
                                List[str]]:
     """timm / authors' subnet backbone keys -> :class:`PiNASResNeSt` keys.
@@ -299,7 +285,6 @@ def map_subnet_keys(state: Mapping[str, torch.Tensor], space='resnest50',
     Returns (mapped, head, unmapped): ``head`` holds ``fc.*`` under our ``head.fc.*``.
     """
     space = SearchSpace.get(space)
-    strides = _stage_strides(space, strides)
     out, head, unmapped = OrderedDict(), OrderedDict(), []
     for key, value in state.items():
         if key in STEM_MAP:
@@ -314,7 +299,7 @@ def map_subnet_keys(state: Mapping[str, torch.Tensor], space='resnest50',
             if rest in BLOCK_KEYS:
                 out[key] = value
                 continue
-            down = _map_downsample(rest, strides[s - 1]) if b == 0 else None
+            down = _map_downsample(rest, s) if b == 0 else None
             if down is not None:
                 out[f'layer{s}.0.{down}'] = value
                 continue
@@ -323,7 +308,6 @@ def map_subnet_keys(state: Mapping[str, torch.Tensor], space='resnest50',
 
 
 def map_supernet_keys(state: Mapping[str, torch.Tensor], space='resnest50',
-                      strides: Optional[Sequence[int]] = None,
                       downsample_from: Optional[int] = None
                       ) -> Tuple['OrderedDict[str, torch.Tensor]', List[str]]:
     """Authors' ``SuperResNet`` keys -> :class:`PiNASSuperNet` keys.
@@ -333,7 +317,6 @@ def map_supernet_keys(state: Mapping[str, torch.Tensor], space='resnest50',
     candidate's copy with ``downsample_from``.
     """
     space = SearchSpace.get(space)
-    strides = _stage_strides(space, strides)
     out, unmapped = OrderedDict(), []
     copies: Dict[str, Dict[int, Tuple[str, torch.Tensor]]] = {}
     for key, value in state.items():
@@ -346,7 +329,7 @@ def map_supernet_keys(state: Mapping[str, torch.Tensor], space='resnest50',
             if rest in BLOCK_KEYS:
                 out[f'layer{s}.{b}.candidates.{c}.{rest}'] = value
                 continue
-            down = _map_downsample(rest, strides[s - 1]) if b == 0 else None
+            down = _map_downsample(rest, s) if b == 0 else None
             if down is not None:
                 copies.setdefault(f'layer{s}.0.{down}', {})[c] = (key, value)
                 continue
@@ -426,10 +409,10 @@ def select_backbone(state: Mapping[str, torch.Tensor], src_prefix: Optional[str]
     return prefix, backbone, dropped
 
 
-def _finish(mapped, head, space, arch, strides, out_prefix, drop_head, verify, meta):
+def _finish(mapped, head, space, arch, out_prefix, drop_head, verify, meta):
     meta['filled_num_batches_tracked'] = _fill_num_batches_tracked(mapped)
     if verify:
-        _verify(mapped, space, arch, strides)
+        _verify(mapped, space, arch)
     out = OrderedDict((out_prefix + k, v) for k, v in mapped.items())
     if head:
         if out_prefix and not drop_head:
@@ -443,8 +426,7 @@ def _finish(mapped, head, space, arch, strides, out_prefix, drop_head, verify, m
 
 def convert_timm_resnest(state: Mapping[str, torch.Tensor], space='resnest50',
                          arch: ArchLike = 'resnest50', out_prefix: str = '',
-                         drop_head: bool = False, strides: Optional[Sequence[int]] = None,
-                         verify: bool = True
+                         drop_head: bool = False, verify: bool = True
                          ) -> Tuple['OrderedDict[str, torch.Tensor]', dict]:
     """timm ``resnest50d`` state dict -> ``PiNASResNeSt(arch='resnest50')`` keys.
 
@@ -457,8 +439,7 @@ def convert_timm_resnest(state: Mapping[str, torch.Tensor], space='resnest50',
     space = SearchSpace.get(space)
     arch = space.arch(arch)
     state = strip_module_prefix(state)
-    strides = _stage_strides(space, strides)
-    mapped, head, unmapped = map_subnet_keys(state, space, strides)
+    mapped, head, unmapped = map_subnet_keys(state, space)
     if unmapped:
         raise ValueError(f'Unmapped keys in the timm ResNeSt state dict: {_show(unmapped)}.'
                          ' Expected timm resnest50d keys (conv1.*, bn1.*, layer*, fc.*).')
@@ -467,14 +448,14 @@ def convert_timm_resnest(state: Mapping[str, torch.Tensor], space='resnest50',
         raise ValueError(f'The timm checkpoint holds arch {inferred} in space {space.name}, '
                          f'not {arch}.')
     meta = dict(source_format='timm resnest', space=space.name, arch=str(arch),
-                kind='subnet', strides=list(strides), dropped={})
-    return _finish(mapped, head, space, arch, strides, out_prefix, drop_head, verify, meta)
+                kind='subnet', dropped={})
+    return _finish(mapped, head, space, arch, out_prefix, drop_head, verify, meta)
 
 
 def convert_pinas_authors(state: Mapping[str, torch.Tensor], kind: str = 'auto',
                           arch: Optional[ArchLike] = None, space=None, encoder: str = 'q',
                           src_prefix: Optional[str] = None, out_prefix: str = '',
-                          drop_head: bool = False, strides: Optional[Sequence[int]] = None,
+                          drop_head: bool = False,
                           downsample_from: Optional[int] = None, verify: bool = True
                           ) -> Tuple['OrderedDict[str, torch.Tensor]', dict]:
     """The Pi-NAS authors' checkpoints -> pinas_mm keys.
@@ -501,16 +482,14 @@ def convert_pinas_authors(state: Mapping[str, torch.Tensor], kind: str = 'auto',
         # the supernet's layer{s}.{b}.{c}.* keys also match the subnet pattern layer{s}.{b}
         space = infer_space(backbone)
     space = SearchSpace.get(space)
-    strides = _stage_strides(space, strides)
     meta = dict(source_format=f'Pi-NAS authors {kind}', space=space.name, kind=kind,
-                source_prefix=prefix, encoder=encoder, strides=list(strides),
-                dropped=dict(dropped))
+                source_prefix=prefix, encoder=encoder, dropped=dict(dropped))
     if kind == 'supernet':
-        mapped, unmapped = map_supernet_keys(backbone, space, strides, downsample_from)
+        mapped, unmapped = map_supernet_keys(backbone, space, downsample_from)
         head = {}
         target_arch = None
     else:
-        mapped, head, unmapped = map_subnet_keys(backbone, space, strides)
+        mapped, head, unmapped = map_subnet_keys(backbone, space)
     if unmapped:
         hint = (' (the keys look like a supernet: pass kind=auto/supernet)'
                 if kind == 'subnet' and is_super else '')
@@ -523,8 +502,7 @@ def convert_pinas_authors(state: Mapping[str, torch.Tensor], kind: str = 'auto',
                              f'shapes say {inferred} (space {space.name}).')
         target_arch = inferred
         meta['arch'] = str(inferred)
-    return _finish(mapped, head, space, target_arch, strides, out_prefix, drop_head,
-                   verify, meta)
+    return _finish(mapped, head, space, target_arch, out_prefix, drop_head, verify, meta)
 
 
 def save_converted(state: Mapping[str, torch.Tensor], meta: dict, dst: str,
