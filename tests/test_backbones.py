@@ -41,6 +41,25 @@ def test_complexity_table_equals_a_direct_count():
     assert arch_complexity(arch, 'tiny', 64, 10) == (info['flops'], info['params'])
 
 
+def test_complexity_cache_tells_spaces_with_other_candidates_apart():
+    """A space built from a dict with its own candidates is costed with those candidates,
+    not with a cached table of the preset that shares its other fields."""
+    from mmengine.analysis import get_model_complexity_info
+
+    from pinas_mm.models.complexity import _Classifier
+    from pinas_mm.space import SearchSpace
+    tiny = SearchSpace.get('tiny')
+    wide = [dict(radix=2, groups=2, base_width=40)] * 4  # candidate 3 in every slot
+    other = SearchSpace.get(dict(tiny.to_dict(), candidates=wide))
+    arch = '0' * 16
+    arch_complexity(arch, tiny, 64, 10)  # fills the cache for the preset first
+    model = _Classifier(PiNASResNeSt(arch=arch, space=other), 10).eval()
+    info = get_model_complexity_info(model, input_shape=(3, 64, 64), show_table=False,
+                                     show_arch=False)
+    assert arch_complexity(arch, other, 64, 10) == (info['flops'], info['params'])
+    assert arch_complexity(arch, other, 64, 10) != arch_complexity(arch, tiny, 64, 10)
+
+
 def test_resnest50_equals_mmpretrain_params():
     from mmpretrain.models.backbones import ResNeSt
     ours = PiNASResNeSt(arch='resnest50')

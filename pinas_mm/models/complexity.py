@@ -71,20 +71,15 @@ class ComplexityTable:
                             int(self.base_params + self.params.max(1).sum())))
 
 
-def _space_key(space: SearchSpace):
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                        for k, v in space.to_dict().items()))
-
-
 @lru_cache(maxsize=None)
-def _table(space_key, input_size, num_classes) -> ComplexityTable:
-    return ComplexityTable(SearchSpace(**{k: v for k, v in space_key}), input_size,
-                           num_classes)
+def _table(space: SearchSpace, input_size: int, num_classes: int) -> ComplexityTable:
+    return ComplexityTable(space, input_size, num_classes)
 
 
 def complexity_table(space='resnest50', input_size: int = 224,
                      num_classes: int = 1000) -> ComplexityTable:
-    return _table(_space_key(SearchSpace.get(space)), input_size, num_classes)
+    """The (cached) table of a space: keyed by the whole frozen :class:`SearchSpace`."""
+    return _table(SearchSpace.get(space), input_size, num_classes)
 
 
 def arch_complexity(arch: ArchLike, space='resnest50', input_size: int = 224,

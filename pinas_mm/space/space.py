@@ -88,6 +88,10 @@ class SearchSpace:
             data = dict(space)
             if 'stage_blocks' in data:
                 data['stage_blocks'] = tuple(data['stage_blocks'])
+            if 'candidates' in data:  # tuples of BlockSetting keep the space hashable
+                data['candidates'] = tuple(
+                    c if isinstance(c, BlockSetting) else BlockSetting(**c)
+                    for c in data['candidates'])
             try:
                 return cls(**data)
             except TypeError as e:
