@@ -226,7 +226,6 @@ class PerturbationSelector:
         self.log = log
         self.meta = dict(meta or {})
         self.cache: Dict[Arch, float] = {}
-        self.num_evaluations = 0  # calls of ``evaluate`` in this process
 
     @staticmethod
     def check_order(order, num_blocks: int, seed: int) -> List[int]:
@@ -249,7 +248,6 @@ class PerturbationSelector:
             if math.isnan(value):
                 raise ValueError(f'The scorer returned nan for arch {arch}.')
             self.cache[arch] = value
-            self.num_evaluations += 1
         return self.cache[arch]
 
     def estimate(self, step: int, block: int, removed: int, allowed: Allowed) -> Dict:
@@ -399,7 +397,7 @@ class _Tuner:
             try:
                 for i, data in zip(range(loop.tune_iters), self._batches(step)):
                     out = model.train_step(data, optim_wrapper=runner.optim_wrapper)
-                    loss = float(sum(v for k, v in out.items() if 'loss' in k))
+                    loss = float(out['loss'])  # parse_losses' total of every loss term
                     if not math.isfinite(loss):
                         raise FloatingPointError(
                             f'Non-finite loss {out} while tuning after decision {step} '
