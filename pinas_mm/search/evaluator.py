@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.dist import all_reduce, get_world_size
+from mmengine.dist import all_reduce, all_reduce_params
 from mmengine.model import is_model_wrapper
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -102,10 +102,9 @@ def recalibrate_bn(model: nn.Module, arch: Arch, dataloader, num_batches: int,
     if used < num_batches:
         raise ValueError(f'BN recalibration asked for {num_batches} batches but the '
                          f'dataloader gave {used}: use a larger split or fewer batches.')
-    if get_world_size() > 1:
-        for bn in bns:
-            all_reduce(bn.running_mean, op='mean')
-            all_reduce(bn.running_var, op='mean')
+    # mean over ranks, every layer's statistics in one flattened collective
+    all_reduce_params([t for bn in bns for t in (bn.running_mean, bn.running_var)],
+                      op='mean')
     return used
 
 
@@ -218,7 +217,7 @@ class KNNScorer(BaseScorer):
         k = min(self.k, bank.shape[0])
         top_sim, top_idx = sim.topk(k, dim=1)
         num_classes = int(max(bank_labels.max(), labels.max())) + 1
-        votes = torch.zeros(query.shape[0], num_classes)
+        votes = torch.zeros(query.shape[0], num_classes, device=query.device)
         votes.scatter_add_(1, bank_labels[top_idx], (top_sim / self.temperature).exp())
         return float(100.0 * (votes.argmax(1) == labels).float().mean())
 
