@@ -109,9 +109,9 @@ def test_student_of_a_pairs_with_teacher_of_b(cross_path, monkeypatch):
     pairs = []
     contrastive = model.contrastive
 
-    def record(q, k):
+    def record(q, k, *negatives):
         pairs.append((tags[id(q)], tags[id(k)]))
-        return contrastive(q, k)
+        return contrastive(q, k, *negatives)
 
     monkeypatch.setattr(model, 'student_embed', tag(student, 'student'))
     monkeypatch.setattr(model, 'teacher_embed', tag(teacher, 'teacher'))

@@ -125,9 +125,14 @@ class PiNAS(BaseSelfSupervisor):
         else:
             self.teacher.update_parameters(nn.Sequential(self.backbone, self.neck))
 
-    def contrastive(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    def contrastive(self, q: torch.Tensor, k: torch.Tensor,
+                    negatives: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """InfoNCE of queries ``q`` against keys ``k`` and the queue (or ``negatives``: a
+        copy of it, which must outlive the in-place enqueue before backward)."""
+        if negatives is None:
+            negatives = self.queue.clone()
         l_pos = torch.einsum('nc,nc->n', q, k).unsqueeze(-1)
-        l_neg = torch.einsum('nc,ck->nk', q, self.queue.clone().detach())
+        l_neg = torch.einsum('nc,ck->nk', q, negatives)
         return self.head.loss(l_pos, l_neg)
 
     @torch.no_grad()
@@ -159,10 +164,13 @@ class PiNAS(BaseSelfSupervisor):
         k0 = self.teacher_embed(k0_img, path_a)
         k1 = self.teacher_embed(k1_img, path_b)
 
+        negatives = self.queue.clone()  # one copy for both terms
         if self.cross_path:  # student of A with teacher of B, and vice versa
-            loss = self.contrastive(q0, k1) + self.contrastive(q1, k0)
+            loss = (self.contrastive(q0, k1, negatives)
+                    + self.contrastive(q1, k0, negatives))
         else:  # each path is its own positive
-            loss = self.contrastive(q0, k0) + self.contrastive(q1, k1)
+            loss = (self.contrastive(q0, k0, negatives)
+                    + self.contrastive(q1, k1, negatives))
 
         keys = (k0 + k1) / 2
         self.enqueue(F.normalize(keys, dim=1) if self.renorm_queue_keys else keys)
