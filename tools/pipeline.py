@@ -16,6 +16,7 @@ schedule, sizes and data root differ (the tiny space and the built-in tiny datas
 Rerunning continues: a stage whose outputs exist is skipped.
 """
 import argparse
+import functools
 import glob
 import json
 import os
@@ -37,10 +38,11 @@ CFG = dict(
 PROGRESS = re.compile(r'(Epoch\(|Iter\(|Search:|search |resumed|Saving checkpoint)')
 
 
+@functools.lru_cache(maxsize=None)
 def last_checkpoint(config):
     """File name of the checkpoint a config's run ends with (epoch_N.pth / iter_N.pth)."""
     from mmengine.config import Config
-    train_cfg = Config.fromfile(osp.join(ROOT, config)).train_cfg
+    train_cfg = Config.fromfile(osp.join(ROOT, config), import_custom_modules=False).train_cfg
     if 'max_epochs' in train_cfg:
         return f'epoch_{train_cfg.max_epochs}.pth'
     return f'iter_{train_cfg.max_iters}.pth'
@@ -114,19 +116,18 @@ class Pipeline:
                               f'train_dataloader.dataset.data_root={d}/imagenet/',
                               f'train_cfg.scorer.dataloader.dataset.data_root={d}/imagenet/'],
                  osp.join(search, 'best_arch.yaml'))
+        from pinas_mm.space import Arch  # imports all of pinas_mm: only when needed
+        arch = str(Arch.from_file(osp.join(search, 'best_arch.yaml')))
         export = self.path('5_export')
+        # file names written by pinas_mm.export.export_subnet, the checkpoint last
+        arch_file = osp.join(export, f'{arch}.yaml')
+        backbone = osp.join(export, f'pinas_tiny_{arch}_backbone.pth')
         self.run('5_export', ['tools/export_subnet.py', f'{sup}/{sup_ckpt}', '--from-search',
                               search, '--out-dir', export, '--space', 'tiny',
                               '--recalibrate', CFG['search'], '--recal-batches', '10',
                               '--cfg-options',
                               f'train_dataloader.dataset.data_root={d}/imagenet/'],
-                 osp.join(export, 'export.done'))
-        if not osp.exists(osp.join(export, 'export.done')):
-            open(osp.join(export, 'export.done'), 'w').close()
-        from pinas_mm.space import Arch  # noqa: E402 (after the datasets exist)
-        arch = str(Arch.from_file(osp.join(search, 'best_arch.yaml')))
-        backbone = glob.glob(osp.join(export, f'*_{arch}_backbone.pth'))[0]
-        arch_file = osp.join(export, f'{arch}.yaml')
+                 backbone)
         pretrained = [f'model.backbone.arch={arch_file}',
                       'model.backbone.init_cfg.type=Pretrained',
                       'model.backbone.init_cfg.prefix=backbone.',
