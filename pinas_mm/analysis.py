@@ -1,8 +1,23 @@
 """Rank correlation between two score lists of the same archs (scipy)."""
 import csv
+import glob
+import json
+import os.path as osp
 from typing import Dict, Optional
 
 import numpy as np
+
+
+def last_scalars(work_dir: str) -> Dict[str, float]:
+    """The last logged value of every scalar of an mmengine run in ``work_dir`` (its
+    ``<timestamp>/vis_data/scalars.json``, runs in time order, later ones winning)."""
+    found = {}
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    found.update(json.loads(line))
+    return found
 
 
 def read_scores(path: str, column: str = 'score') -> Dict[str, float]:

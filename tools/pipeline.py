@@ -17,7 +17,6 @@ Rerunning continues: a stage whose outputs exist is skipped.
 """
 import argparse
 import functools
-import glob
 import json
 import os
 import os.path as osp
@@ -151,15 +150,9 @@ class Pipeline:
     # ---- the report ------------------------------------------------------------------
     def metrics(self, name):
         """The last logged value of each metric of a run (mmengine's scalars.json)."""
-        found = {}
-        for path in sorted(glob.glob(self.path(name, '*', 'vis_data', 'scalars.json'))):
-            with open(path) as f:
-                for line in f:
-                    rec = json.loads(line)
-                    for k, v in rec.items():
-                        if '/' in k or k in ('mIoU', 'aAcc', 'mAcc'):
-                            found[k] = v
-        return found
+        from pinas_mm.analysis import last_scalars
+        return {k: v for k, v in last_scalars(self.path(name)).items()
+                if '/' in k or k in ('mIoU', 'aAcc', 'mAcc')}
 
     def report(self, arch, arch_file, backbone, seconds):
         from pinas_mm.models.complexity import arch_complexity

@@ -29,7 +29,6 @@ change them.
 """
 import argparse
 import csv
-import glob
 import json
 import os
 import os.path as osp
@@ -78,15 +77,12 @@ def archs_from_csv(path: str, top: int = 0) -> List[str]:
 
 # -------------------------------------------------------------------------- stand-alone
 def _read_top1(work_dir: str) -> float:
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    for path in reversed(files):
-        with open(path) as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-        vals = [r['accuracy/top1'] for r in rows if 'accuracy/top1' in r]
-        if vals:
-            return float(vals[-1])
-    raise RuntimeError(f'No accuracy/top1 in {work_dir}/*/vis_data/scalars.json: did the '
-                       'run validate (train_cfg.val_interval)?')
+    from pinas_mm.analysis import last_scalars
+    top1 = last_scalars(work_dir).get('accuracy/top1')
+    if top1 is None:
+        raise RuntimeError(f'No accuracy/top1 in {work_dir}/*/vis_data/scalars.json: did the '
+                           'run validate (train_cfg.val_interval)?')
+    return float(top1)
 
 
 def train_standalone(arch: str, seed: int, config: str, work_dir: str, log) -> Dict:
@@ -311,8 +307,6 @@ def main(argv=None):
                         help='commands to print before this one in the report (how the '
                         'supernets were trained)')
     args = parser.parse_args(argv)
-    import torch
-    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', torch.get_num_threads())))
     from pinas_mm.analysis import rank_correlation
     from pinas_mm.space import SearchSpace
     supernets = {}
