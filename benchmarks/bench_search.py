@@ -22,7 +22,6 @@
     python benchmarks/bench_search.py --skip-strategies
 """
 import argparse
-import importlib.util
 import itertools
 import os.path as osp
 import statistics
@@ -145,17 +144,9 @@ def evaluator_overhead(args):
 
 
 def strategies():
-    spec = importlib.util.spec_from_file_location(
-        'bench_search_strategies', osp.join(ROOT, 'benchmarks/bench_search_strategies.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    argv = sys.argv
-    sys.argv = [spec.origin, '--quick']
-    try:
-        print('\n(b) bench_search_strategies.py --quick')
-        module.main()
-    finally:
-        sys.argv = argv
+    from bench_search_strategies import main as strategies_main  # this script's folder
+    print('\n(b) bench_search_strategies.py --quick')
+    strategies_main(['--quick'])
 
 
 def main():

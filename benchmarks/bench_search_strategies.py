@@ -104,7 +104,7 @@ def evals_to_hit(strategy, objective, thresholds, cap):
     return [cap + 1 if h is None else h for h in hits], best
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--quick', action='store_true', help='3 seeds instead of 9')
     parser.add_argument('--seeds', type=int, default=None, help='number of search seeds')
@@ -118,7 +118,7 @@ def main():
                         help='random warm-up of evolution (population_size) and partition '
                              '(init_samples); default: theirs, 50 and 80')
     parser.add_argument('--strategies', nargs='+', default=['random', 'evolution', 'partition'])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     num_seeds = args.seeds or (3 if args.quick else 9)
 
     _check_dp()
