@@ -7,17 +7,8 @@ import torch
 
 from pinas_mm.models import (PiNASResNeSt, PiNASSuperNet, check_state_matches,
                              inherit_subnet_state, load_subnet_state)
+from pinas_mm.models.converters import load_state_dict_file
 from pinas_mm.space import SPACE_PRESETS, SearchSpace
-
-
-def load_state(path: str) -> Dict[str, torch.Tensor]:
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'Checkpoint not found: {path!r}')
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f'{path!r} holds no state dict.')
-    return state
 
 
 def infer_space(state, prefix: str) -> SearchSpace:
@@ -80,7 +71,7 @@ def export_subnet(supernet_path: str, arch, out_dir: Optional[str] = None,
     search did when it scored the arch. Fine-tuning configs that keep BN in eval mode
     (mmdet's ``norm_eval=True``, frozen stages) rely on them.
     """
-    state = load_state(supernet_path)
+    state = load_state_dict_file(supernet_path)
     if prefix is None:
         prefix = 'backbone.' if any(k.startswith('backbone.') for k in state) else ''
     meta = {}

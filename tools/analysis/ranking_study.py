@@ -138,7 +138,6 @@ def score_supernet(name: str, ckpt: str, archs: List[str], config: str, scorer: 
             have = {r['arch']: float(r['score']) for r in csv.DictReader(f)}
         if all(a in have for a in archs):
             return {a: have[a] for a in archs}, _seconds(out)
-    import torch
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
     from mmpretrain.registry import MODELS
@@ -153,8 +152,8 @@ def score_supernet(name: str, ckpt: str, archs: List[str], config: str, scorer: 
     model = MODELS.build(dict(type='pinas_mm.SupernetClassifier', sample_path=False,
                               data_preprocessor=cfg.model.data_preprocessor,
                               backbone=backbone, neck=cfg.model.neck, head=cfg.model.head))
-    state = torch.load(ckpt, map_location='cpu', weights_only=True)
-    state = state.get('state_dict', state)
+    from pinas_mm.models.converters import load_state_dict_file
+    state = load_state_dict_file(ckpt)
     if scorer == 'probe':
         model.load_state_dict(state, strict=True)
     else:
