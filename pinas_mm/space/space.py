@@ -107,3 +107,23 @@ SPACE_PRESETS = {
     # divisible by radix x cardinality = 4.)
     'tiny': SearchSpace(name='tiny', widen=0.25),
 }
+
+
+def get_space(space: Union[str, Dict, 'SearchSpace', 'NB201Space']
+              ) -> Union['SearchSpace', 'NB201Space']:
+    """Any space: a preset name of either kind (``resnest50``, ``tiny``, ``nb201``,
+    ``nb201-tiny``), a dict (``type='nb201'`` for a NAS-Bench-201 space, else
+    :class:`SearchSpace` fields) or a space object. Every space has ``name``,
+    ``num_blocks``, ``num_choices``, ``arch(value)`` and ``to_dict()``."""
+    from .nb201 import NB201_PRESETS, NB201Space
+    if isinstance(space, (SearchSpace, NB201Space)):
+        return space
+    if isinstance(space, str) and space in NB201_PRESETS:
+        return NB201_PRESETS[space]
+    if isinstance(space, dict) and space.get('type') == 'nb201':
+        return NB201Space.get(space)
+    if isinstance(space, str) and space not in SPACE_PRESETS:
+        raise ValueError(f'Unknown search space {space!r}; valid presets: '
+                         f'{sorted(SPACE_PRESETS) + sorted(NB201_PRESETS)} or a dict of '
+                         f'space fields.')
+    return SearchSpace.get(space)
