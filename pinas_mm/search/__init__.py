@@ -1,9 +1,12 @@
 from .history import SearchHistory
 from .strategies import (DEFAULT_HEIGHT_SCHEDULE, BaseStrategy, EvolutionStrategy,
                          PartitionStrategy, RandomStrategy, tree_height)
+from .strategy_regularized_evolution import RegularizedEvolutionStrategy
+from .strategy_tpe import TPEStrategy
 
 __all__ = ['SearchHistory', 'BaseStrategy', 'RandomStrategy', 'EvolutionStrategy',
-           'PartitionStrategy', 'tree_height', 'DEFAULT_HEIGHT_SCHEDULE']
+           'PartitionStrategy', 'RegularizedEvolutionStrategy', 'TPEStrategy', 'tree_height',
+           'DEFAULT_HEIGHT_SCHEDULE']
 from .evaluator import (CandidateEvaluator, KNNScorer, LinearProbeScorer,  # noqa: E402
                         SelfSupLossScorer, recalibrate_bn)
 from .loop import SearchLoop  # noqa: E402
