@@ -161,6 +161,43 @@ def test_history_survives_sigkill(tmp_path):
     assert len(SearchHistory(url, study_name='killed')) == len(recs) + 1
 
 
+def _racer(url, worker, per_worker, start, results):
+    """Child process: wait for the others, open the (new) storage, add its records."""
+    try:
+        start.wait(60)
+        hist = SearchHistory(url, study_name='race')
+        for i in range(per_worker):
+            arch = Arch([worker, i // 4, i % 4] + [0] * 13)
+            hist.add(arch, objective(arch), worker=worker, step=i)
+        hist.close()
+        results.put((worker, None))
+    except BaseException as e:  # noqa: BLE001 - reported to the test
+        results.put((worker, f'{type(e).__name__}: {e}'))
+
+
+def test_history_processes_starting_together_on_a_new_db_lose_nothing(tmp_path):
+    """4 processes released by one barrier on a new sqlite DB (table creation, study
+    creation and writes all race), 15 records each: exactly 60 records, no error. Three
+    new DBs: the race of the old code failed in most but not every round."""
+    workers, per_worker = 4, 15
+    ctx = mp.get_context('fork')
+    for round_ in range(3):
+        url = f'sqlite:///{tmp_path}/new{round_}/search.db'
+        start, results = ctx.Barrier(workers), ctx.Queue()
+        procs = [ctx.Process(target=_racer, args=(url, w, per_worker, start, results))
+                 for w in range(workers)]
+        for p in procs:
+            p.start()
+        outcome = dict(results.get(timeout=240) for _ in procs)
+        for p in procs:
+            p.join(30)
+        assert outcome == {w: None for w in range(workers)}, round_
+        recs = SearchHistory(url, study_name='race').records()
+        assert len(recs) == workers * per_worker, round_
+        assert sorted((r['worker'], r['step']) for r in recs) == \
+            [(w, i) for w in range(workers) for i in range(per_worker)]
+
+
 # ---------------------------------------------------------------------------- strategies
 @pytest.mark.parametrize('name', sorted(STRATEGY_FACTORIES))
 def test_proposals_new_distinct_valid(name):

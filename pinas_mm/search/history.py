@@ -8,12 +8,21 @@ order. Trials carry ``params`` ``b0..b{n-1}`` (categorical over the choice indic
 score as their value, and user attrs ``arch`` (the digit string) plus whatever extra
 attrs the caller records (flops, params, rank info, ...). Study user attrs hold the
 caller's metadata (:meth:`set_meta`), e.g. the search config hash.
+
+Several processes may open and write one storage at the same time (e.g. searches started
+together on a new ``search.db``): creating the tables, the study and its space attr is
+serialised by a file lock next to an SQLite file (``<db>.lock``, the ``filelock``
+package) and retried on the "already exists" / duplicate-key errors a server database
+can raise when another process creates the same objects at that instant; SQLite waits up
+to ``SQLITE_TIMEOUT`` seconds for another writer's lock (its busy timeout) and a write
+that still finds the database locked is retried.
 """
 import csv
 import json
 import math
 import os
 import os.path as osp
+import time
 import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -27,6 +36,49 @@ from pinas_mm.space.arch import NUM_BLOCKS, NUM_CHOICES, Arch, ArchLike
 #: study user attr holding the space of the stored archs (checked on reopen)
 _SPACE_KEY = '_pinas_mm_space'
 _RESERVED = ('arch', 'score')
+#: seconds an SQLite connection waits for another process's write lock (busy timeout)
+SQLITE_TIMEOUT = 60.0
+#: attempts of a storage creation / write that met a concurrent process's transaction
+_ATTEMPTS = 8
+
+
+def _sqlite_file(url: Optional[str]) -> Optional[str]:
+    """The database file of an ``sqlite:///PATH`` URL (None: other URLs, in-memory)."""
+    if not url or not url.startswith('sqlite:///'):
+        return None
+    path = url[len('sqlite:///'):].split('?', 1)[0]
+    return None if not path or path == ':memory:' else path
+
+
+def _transient(exc: BaseException) -> bool:
+    """An error another process's concurrent transaction can cause: SQLite busy/locked,
+    a table/row created by another process in between (server databases)."""
+    import sqlalchemy.exc
+    chain, seen = exc, set()
+    while chain is not None and id(chain) not in seen:
+        seen.add(id(chain))
+        if isinstance(chain, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError,
+                              sqlalchemy.exc.ProgrammingError)):
+            text = str(chain).lower()
+            return any(k in text for k in ('locked', 'busy', 'already exists', 'duplicate',
+                                           'unique constraint', 'deadlock'))
+        chain = chain.__cause__ or chain.__context__
+    return False
+
+
+def _retry(fn, what: str, attempts: int = _ATTEMPTS):
+    """``fn()``, retried with a growing pause while it fails with a :func:`_transient`
+    error; the last failure is raised as a ``RuntimeError`` naming ``what``."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001 - filtered by _transient
+            if not _transient(e):
+                raise
+            if attempt == attempts - 1:
+                raise RuntimeError(f'{what} failed {attempts} times because other processes '
+                                   f'held the database ({type(e).__name__}: {e}).') from e
+            time.sleep(min(0.05 * 2 ** attempt, 2.0))
 
 
 def _jsonable(value: Any, what: str) -> Any:
@@ -76,18 +128,21 @@ class SearchHistory:
         self.direction = direction
         self.study_name = study_name
         self.storage_url = self._storage_url(storage)
-        storage_obj = storage if not isinstance(storage, str) else self.storage_url
-        self.study = optuna.create_study(storage=storage_obj, study_name=study_name,
-                                         direction=direction, load_if_exists=True)
+        space = dict(num_blocks=self.num_blocks, num_choices=self.num_choices)
+        db_file = _sqlite_file(self.storage_url) if isinstance(storage, str) else None
+        if db_file is not None:
+            from filelock import FileLock
+            with FileLock(db_file + '.lock', timeout=10 * SQLITE_TIMEOUT):
+                self._open(storage, space)
+        else:
+            _retry(lambda: self._open(storage, space),
+                   f'Opening study {study_name!r} in {self.storage_url!r}')
         stored = self.study.direction.name.lower()
         if stored != direction:
             raise ValueError(f'Study {study_name!r} in {self.storage_url!r} was created with '
                              f'direction={stored!r}, not {direction!r}.')
-        space = dict(num_blocks=self.num_blocks, num_choices=self.num_choices)
         attrs = self.study.user_attrs
-        if _SPACE_KEY not in attrs:
-            self.study.set_user_attr(_SPACE_KEY, space)
-        elif attrs[_SPACE_KEY] != space:
+        if attrs[_SPACE_KEY] != space:
             raise ValueError(f'Study {study_name!r} in {self.storage_url!r} holds archs of '
                              f'{attrs[_SPACE_KEY]}, not {space}.')
         self._distributions = {
@@ -97,6 +152,18 @@ class SearchHistory:
         self._index: Dict[Arch, int] = {}
         self._seen_numbers = set()
         self.refresh()
+
+    def _open(self, storage: Any, space: Dict) -> None:
+        """Create or load the storage (tables), the study and its space attr."""
+        if isinstance(storage, str):
+            kwargs = {}
+            if _sqlite_file(self.storage_url) is not None:
+                kwargs['connect_args'] = {'timeout': SQLITE_TIMEOUT}
+            storage = optuna.storages.RDBStorage(self.storage_url, engine_kwargs=kwargs)
+        self.study = optuna.create_study(storage=storage, study_name=self.study_name,
+                                         direction=self.direction, load_if_exists=True)
+        if _SPACE_KEY not in self.study.user_attrs:
+            self.study.set_user_attr(_SPACE_KEY, space)
 
     @staticmethod
     def _storage_url(storage: Any) -> Optional[str]:
@@ -140,7 +207,8 @@ class SearchHistory:
         trial = optuna.trial.create_trial(
             params={f'b{i}': int(c) for i, c in enumerate(arch)},
             distributions=self._distributions, value=value, user_attrs=user_attrs)
-        self.study.add_trial(trial)
+        _retry(lambda: self.study.add_trial(trial),
+               f'Recording arch {arch} in {self.storage_url!r}')
         self.refresh()
         return dict(self._records[self._index[arch]])
 
@@ -150,7 +218,9 @@ class SearchHistory:
         if not isinstance(key, str) or not key or key == _SPACE_KEY:
             raise ValueError(f'Invalid meta key {key!r}: expected a non-empty string other '
                              f'than {_SPACE_KEY!r}.')
-        self.study.set_user_attr(key, _jsonable(value, f'meta {key!r}'))
+        value = _jsonable(value, f'meta {key!r}')
+        _retry(lambda: self.study.set_user_attr(key, value),
+               f'Setting meta {key!r} in {self.storage_url!r}')
 
     # ------------------------------------------------------------------------------ reads
     def refresh(self) -> None:
