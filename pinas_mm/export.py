@@ -7,7 +7,7 @@ import torch
 
 from pinas_mm.models import (PiNASResNeSt, PiNASSuperNet, check_state_matches,
                              inherit_subnet_state, load_subnet_state)
-from pinas_mm.models.converters import load_state_dict_file
+from pinas_mm.engine.checkpoint import read_state_dict
 from pinas_mm.space import SPACE_PRESETS, SearchSpace
 
 
@@ -71,7 +71,7 @@ def export_subnet(supernet_path: str, arch, out_dir: Optional[str] = None,
     search did when it scored the arch. Fine-tuning configs that keep BN in eval mode
     (mmdet's ``norm_eval=True``, frozen stages) rely on them.
     """
-    state = load_state_dict_file(supernet_path)
+    state = read_state_dict(supernet_path)  # CheckpointError: one line naming the file
     if prefix is None:
         prefix = 'backbone.' if any(k.startswith('backbone.') for k in state) else ''
     meta = {}

@@ -32,12 +32,14 @@ def main(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='overrides for the --recalibrate config')
     args = parser.parse_args(argv)
+    from pinas_mm.engine.checkpoint import exit_on_checkpoint_error
     from pinas_mm.export import export_subnet
     arch = args.arch or osp.join(args.from_search, 'best_arch.yaml')
-    paths = export_subnet(args.supernet, arch, out_dir=args.out_dir, space=args.space,
-                          prefix=args.prefix, recal_cfg=args.recalibrate,
-                          recal_batches=args.recal_batches,
-                          recal_cfg_options=args.cfg_options)
+    with exit_on_checkpoint_error():  # a missing / broken checkpoint: one line
+        paths = export_subnet(args.supernet, arch, out_dir=args.out_dir, space=args.space,
+                              prefix=args.prefix, recal_cfg=args.recalibrate,
+                              recal_batches=args.recal_batches,
+                              recal_cfg_options=args.cfg_options)
     for key, path in paths.items():
         print(f'{key}: {path}')
 

@@ -26,8 +26,10 @@ def main(argv=None):
         raise SystemExit(f'Supernet checkpoint not found: {args.checkpoint!r}')
     cfg = parse_cfg(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from, cfg.resume = args.checkpoint, False
-    runner = build_runner(cfg)
-    runner.train()
+    from pinas_mm.engine.checkpoint import exit_on_checkpoint_error
+    with exit_on_checkpoint_error():  # a broken / unfitting checkpoint: one line, no traceback
+        runner = build_runner(cfg)
+        runner.train()
     finish_distributed()
     return runner
 

@@ -32,8 +32,10 @@ def main(argv=None):
     cfg = parse_cfg(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from = args.checkpoint
     cfg.resume = False
-    runner = build_runner(cfg)
-    metrics = runner.test()
+    from pinas_mm.engine.checkpoint import exit_on_checkpoint_error
+    with exit_on_checkpoint_error():  # a broken / unfitting checkpoint: one line, no traceback
+        runner = build_runner(cfg)
+        metrics = runner.test()
     finish_distributed()
     return metrics
 

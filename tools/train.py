@@ -44,8 +44,10 @@ def main(argv=None):
         cfg.resume, cfg.load_from = True, args.resume
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
-    runner = build_runner(cfg)
-    runner.train()
+    from pinas_mm.engine.checkpoint import exit_on_checkpoint_error
+    with exit_on_checkpoint_error():  # a broken / unfitting checkpoint: one line, no traceback
+        runner = build_runner(cfg)
+        runner.train()
     finish_distributed()
     return runner
 

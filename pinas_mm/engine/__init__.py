@@ -1,7 +1,10 @@
-from .checkpoint import register_safe_globals
+from .checkpoint import (CheckpointError, CheckpointNotFoundError, install_checkpoint_reader,
+                         read_checkpoint, read_state_dict, register_safe_globals)
 from .dist import setup_cpu_distributed
 from .hooks import FiniteLossHook, RNGStateHook
 
-register_safe_globals()
+install_checkpoint_reader()
 
-__all__ = ['FiniteLossHook', 'RNGStateHook', 'register_safe_globals', 'setup_cpu_distributed']
+__all__ = ['CheckpointError', 'CheckpointNotFoundError', 'FiniteLossHook', 'RNGStateHook',
+           'install_checkpoint_reader', 'read_checkpoint', 'read_state_dict',
+           'register_safe_globals', 'setup_cpu_distributed']

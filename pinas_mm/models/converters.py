@@ -88,6 +88,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
+from pinas_mm.engine.checkpoint import (extract_state_dict,  # noqa: F401
+                                        read_state_dict, strip_module_prefix)
 from pinas_mm.space import SPACE_PRESETS, Arch, ArchLike, SearchSpace
 
 BN_KEYS = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
@@ -139,45 +141,19 @@ def _show(keys: Sequence[str], n: int = 12) -> str:
 
 
 # ---- reading checkpoints ------------------------------------------------------------
-def strip_module_prefix(state: Mapping[str, torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
-    """Remove leading ``module.`` (DataParallel / DDP wrappers), repeatedly."""
-    out = OrderedDict()
-    for key, value in state.items():
-        new = key
-        while new.startswith('module.'):
-            new = new[len('module.'):]
-        if new in out:
-            raise ValueError(f'Key {key!r} collides with another key after stripping '
-                             f"'module.' prefixes.")
-        out[new] = value
-    return out
-
-
-def extract_state_dict(ckpt) -> 'OrderedDict[str, torch.Tensor]':
-    """A raw state dict, or a dict holding one under ``'state_dict'`` or ``'model'``."""
-    if not isinstance(ckpt, Mapping):
-        raise ValueError(f'Expected a state dict or a checkpoint dict, got '
-                         f'{type(ckpt).__name__}.')
-    state = ckpt
-    for key in ('state_dict', 'model'):
-        if key in ckpt and isinstance(ckpt[key], Mapping):
-            state = ckpt[key]
-            break
-    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise ValueError(f'Not a state dict: no tensor under {_show(bad)} (top-level keys: '
-                         f'{_show(list(ckpt))}).')
-    return strip_module_prefix(state)
+# One reader for every checkpoint file: pinas_mm.engine.checkpoint (safe weights-only
+# loading, plain-OpenMMLab checkpoints, one-line errors naming broken files);
+# extract_state_dict / strip_module_prefix are re-exported from there.
 
 
 def load_state_dict_file(path: str) -> 'OrderedDict[str, torch.Tensor]':
-    """Load ``path`` safely (``weights_only=True``; ``.safetensors`` too)."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'Checkpoint not found: {path!r}')
-    if path.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        return extract_state_dict(load_file(path, device='cpu'))
-    return extract_state_dict(torch.load(path, map_location='cpu', weights_only=True))
+    """The weights of checkpoint ``path`` (``.pth`` / ``.bin`` / ``.safetensors``; a raw
+    state dict or one under ``'state_dict'`` / ``'model'``; ``module.`` stripped).
+
+    Read by :func:`pinas_mm.engine.checkpoint.read_state_dict`: weights-only, and a
+    :class:`~pinas_mm.engine.checkpoint.CheckpointError` (a ValueError) of one line
+    naming the file when it is missing, empty, truncated or refused."""
+    return read_state_dict(path)
 
 
 # ---- shared pieces ------------------------------------------------------------------

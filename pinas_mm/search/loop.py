@@ -2,7 +2,6 @@
 import os.path as osp
 from typing import Dict, List, Optional
 
-import torch
 from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.runner.loops import BaseLoop
 
@@ -115,10 +114,8 @@ class SearchLoop(BaseLoop):
         if not ckpt:
             raise ValueError('The search needs a trained supernet: pass --checkpoint '
                              'SUPERNET.pth (load_from is empty).')
-        if not osp.isfile(ckpt):
-            raise FileNotFoundError(f'Supernet checkpoint not found: {ckpt!r}')
-        state = torch.load(ckpt, map_location='cpu', weights_only=True)
-        state = state.get('state_dict', state)
+        from pinas_mm.engine.checkpoint import read_state_dict
+        state = read_state_dict(ckpt)  # one-line CheckpointError for a missing/broken file
         own = unwrap(self.runner.model).state_dict()
         missing = sorted(k for k in own if k not in state)
         shape = sorted(k for k in own if k in state and state[k].shape != own[k].shape)

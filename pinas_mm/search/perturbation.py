@@ -358,7 +358,8 @@ class _Tuner:
         broadcast_object_list(found)
         k = found[0]
         if k:
-            ckpt = torch.load(self.path(k), map_location='cpu', weights_only=True)
+            from pinas_mm.engine.checkpoint import read_checkpoint
+            ckpt = read_checkpoint(self.path(k))  # one-line error for a broken file
             unwrap(self.runner.model).load_state_dict(ckpt['state_dict'])
             self.runner.optim_wrapper.load_state_dict(ckpt['optimizer'])
             self.last_path = self.path(k)

@@ -152,8 +152,8 @@ def score_supernet(name: str, ckpt: str, archs: List[str], config: str, scorer: 
     model = MODELS.build(dict(type='pinas_mm.SupernetClassifier', sample_path=False,
                               data_preprocessor=cfg.model.data_preprocessor,
                               backbone=backbone, neck=cfg.model.neck, head=cfg.model.head))
-    from pinas_mm.models.converters import load_state_dict_file
-    state = load_state_dict_file(ckpt)
+    from pinas_mm.engine.checkpoint import read_state_dict
+    state = read_state_dict(ckpt)
     if scorer == 'probe':
         model.load_state_dict(state, strict=True)
     else:
@@ -311,10 +311,13 @@ def main(argv=None):
     supernets = {}
     for item in args.supernet:
         name, sep, path = item.partition('=')
-        if not sep or not name or not osp.isfile(path):
-            raise SystemExit(f'Invalid --supernet {item!r}: expected NAME=CKPT with an '
-                             'existing checkpoint file.')
+        if not sep or not name:
+            raise SystemExit(f'Invalid --supernet {item!r}: expected NAME=CKPT.')
         supernets[name] = path
+    from pinas_mm.engine.checkpoint import exit_on_checkpoint_error, read_state_dict
+    with exit_on_checkpoint_error():  # a broken checkpoint: one line, before any training
+        for path in supernets.values():
+            read_state_dict(path)
     from mmengine.config import Config
     space = SearchSpace.get(Config.fromfile(args.standalone_config).model.backbone.space)
     archs = (archs_from_csv(args.archs_from, args.top) if args.archs_from

@@ -109,6 +109,15 @@ class _PiNASBase(ResNet):
         super().train(mode)  # mmpretrain's ResNet.train returns None
         return self
 
+    def init_weights(self):
+        """mmpretrain's ``init_weights``; with ``init_cfg=Pretrained`` the checkpoint
+        must first fit this backbone exactly (keys, shapes, arch / space in its meta),
+        else :class:`~pinas_mm.models.backbones.pretrained.CheckpointMismatchError`
+        names the mismatched keys (mmengine itself only warns)."""
+        from .pretrained import check_pretrained_init
+        check_pretrained_init(self)
+        super().init_weights()
+
     def named_blocks(self) -> Iterator[Tuple[str, nn.Module]]:
         """(``layer{s}.{b}``, block) for the searchable blocks in stage order."""
         for layer_name in self.res_layers:
