@@ -11,3 +11,4 @@ from .evaluator import (CandidateEvaluator, KNNScorer, LinearProbeScorer,  # noq
                         SelfSupLossScorer, recalibrate_bn)
 from .loop import SearchLoop  # noqa: E402
 from .perturbation import PerturbationLoop, PerturbationSelector, restrict_paths  # noqa: E402
+from . import zero_cost  # noqa: E402,F401  (registers the training-free scorers)
