@@ -7,10 +7,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.dist import all_reduce, all_reduce_params
 from mmengine.model import is_model_wrapper
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from pinas_mm.engine.sharding import BatchShards, gather_rows, sum_rows
 from pinas_mm.registry import SCORERS
 from pinas_mm.space import Arch
 
@@ -42,7 +42,9 @@ def seeded_batches(dataloader, num_batches: Optional[int], seed: int = 0) -> Ite
     The global RNGs are seeded while the loader produces each batch (random transforms of
     a ``num_workers=0`` loader draw then, not at ``iter()``) and the caller's RNG state is
     swapped back in around every ``yield``, so the caller neither perturbs nor sees the
-    data's random stream."""
+    data's random stream. This is one rank's view of its loader (its sampler's shard,
+    padding included); the scorers and :func:`recalibrate_bn` use
+    :class:`~pinas_mm.engine.sharding.BatchShards` instead, which is rank-invariant."""
     outer = _rng_state()
     random.seed(seed), np.random.seed(seed), torch.manual_seed(seed)
     inner_active = True
@@ -71,45 +73,80 @@ def seeded_batches(dataloader, num_batches: Optional[int], seed: int = 0) -> Ite
 def recalibrate_bn(model: nn.Module, arch: Arch, dataloader, num_batches: int,
                    seed: int = 0) -> int:
     """Precise BN for one path: reset the path's BN statistics and set them to the
-    average of per-batch statistics over ``num_batches`` batches (each rank its shard),
-    then average across ranks. Returns the number of batches used on this rank."""
+    average of per-batch statistics (mean, unbiased variance) over the first
+    ``num_batches`` batches of one pass over ``dataloader``, each batch weighted by its
+    number of images (equal weights for equal batch sizes: the per-batch average of
+    "precise BN", Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021).
+
+    The batches are those one process would draw, whatever the number of ranks
+    (:class:`~pinas_mm.engine.sharding.BatchShards`: batch ``b`` runs on rank
+    ``b % world_size``, no padding, no repeats); the per-batch statistics are gathered
+    and averaged in batch order, so the result is the same for any number of ranks.
+    Raises ``ValueError`` (on every rank, before any work) when the data has fewer than
+    ``num_batches`` batches. Returns the number of batches used (over all ranks)."""
     model = unwrap(model)
     supernet = supernet_of(model)
+    shards = BatchShards(dataloader, num_batches,
+                         drop_last=bool(getattr(dataloader, 'drop_last', False)))
+    if len(shards) < num_batches:
+        raise ValueError(f'BN recalibration asked for {num_batches} batches but the '
+                         f'dataloader gave {len(shards)}: use a larger split or fewer '
+                         'batches.')
     supernet.set_arch(arch)
     bns: List[_BatchNorm] = [m for mod in supernet.path_modules(arch) for m in mod.modules()
                              if isinstance(m, _BatchNorm)]
+    if shards.world_size > 1 and any(isinstance(bn, nn.SyncBatchNorm) for bn in bns):
+        raise ValueError('BN recalibration needs per-batch statistics, but the path has '
+                         'SyncBatchNorm layers (sync_bn / norm_cfg SyncBN): build the '
+                         "search model with norm_cfg=dict(type='BN').")
     saved = [(bn.momentum, bn.training) for bn in bns]
     was_training = model.training
     model.eval()
     for bn in bns:
         bn.reset_running_stats()
-        bn.momentum = None  # cumulative average over the batches seen
+        bn.momentum = 1.0  # running stats := this batch's statistics
         bn.train()
-    used = 0
+    rows, keys = [], []
     try:
-        for data in seeded_batches(dataloader, num_batches, seed):
+        for b, data in shards.iterate(seed):
             data = model.data_preprocessor(data, False)
             inputs = data['inputs']
             if isinstance(inputs, (list, tuple)):  # multi-view data: the first view
                 inputs = inputs[0]
             supernet(inputs)
-            used += 1
+            n = inputs.shape[0]
+            stats = torch.cat([t.double().view(-1) for bn in bns
+                               for t in (bn.running_mean, bn.running_var)])
+            rows.append(torch.cat([stats * n, stats.new_tensor([n])]))
+            keys.append(b)
     finally:
         model.train(was_training)  # first: it would reset the BN flags restored below
         for bn, (momentum, training) in zip(bns, saved):
             bn.momentum = momentum
             bn.train(training)
-    if used < num_batches:
-        raise ValueError(f'BN recalibration asked for {num_batches} batches but the '
-                         f'dataloader gave {used}: use a larger split or fewer batches.')
-    # mean over ranks, every layer's statistics in one flattened collective
-    all_reduce_params([t for bn in bns for t in (bn.running_mean, bn.running_var)],
-                      op='mean')
-    return used
+    width = 2 * sum(bn.num_features for bn in bns) + 1
+    device = bns[0].running_mean.device if bns else torch.device('cpu')
+    local = torch.stack(rows) if rows else torch.zeros(0, width, dtype=torch.float64,
+                                                       device=device)
+    total = sum_rows(local, torch.tensor(keys, dtype=torch.long))
+    mean = total[:-1] / total[-1]
+    offset = 0
+    for bn in bns:
+        for t in (bn.running_mean, bn.running_var):
+            t.copy_(mean[offset:offset + t.numel()].view_as(t))
+            offset += t.numel()
+        bn.num_batches_tracked.fill_(len(shards))
+    return len(shards)
 
 
 class BaseScorer:
-    """Scores the current path of a (recalibrated) supernet model. Higher is better."""
+    """Scores the current path of a (recalibrated) supernet model. Higher is better.
+
+    Every scorer uses each image of its data exactly once, whatever the number of ranks:
+    the data are the batches one process would draw (the first ``num_batches``, all by
+    default), dealt out to the ranks without padding (:class:`BatchShards`), and the
+    per-batch (per-image for kNN) results are gathered in that order before reducing,
+    so the score is the same for 1, 2 or 3 ranks."""
 
     def __init__(self, dataloader, num_batches: Optional[int] = None, seed: int = 0):
         self.dataloader = _build_loader(dataloader)
@@ -117,7 +154,9 @@ class BaseScorer:
         self.seed = seed
 
     def batches(self):
-        return seeded_batches(self.dataloader, self.num_batches, self.seed)
+        """``(global batch number, batch)`` of this rank (seeded, see
+        :meth:`BatchShards.iterate`)."""
+        return BatchShards(self.dataloader, self.num_batches).iterate(self.seed)
 
     def __call__(self, model: nn.Module) -> float:
         raise NotImplementedError
@@ -130,30 +169,38 @@ def _build_loader(dataloader):
     return dataloader
 
 
+def _batch_sums(rows: List[List[float]], keys: List[int], width: int) -> torch.Tensor:
+    """Sum of every rank's per-batch ``rows`` in batch order (float64 ``[width]``)."""
+    local = torch.tensor(rows, dtype=torch.float64).view(-1, width)
+    return sum_rows(local, torch.tensor(keys, dtype=torch.long))
+
+
 @SCORERS.register_module()
 class LinearProbeScorer(BaseScorer):
     """Top-1 of the model's classification head (the supernet linear probe) on a
-    held-out labelled split, in percent; counts are summed over ranks."""
+    held-out labelled split, in percent: correct / images over the whole split, each
+    image counted once over all ranks."""
 
     @torch.no_grad()
     def __call__(self, model):
         model = unwrap(model)
         model.eval()
-        correct = torch.zeros(2, dtype=torch.float64)
-        for data in self.batches():
+        rows, keys = [], []
+        for b, data in self.batches():
             data = model.data_preprocessor(data, False)
             samples = model(**data, mode='predict')
             pred = torch.stack([s.pred_label for s in samples]).view(-1)
             gt = torch.stack([s.gt_label for s in samples]).view(-1)
-            correct += torch.tensor([(pred == gt).sum().item(), gt.numel()],
-                                    dtype=torch.float64)
-        all_reduce(correct, op='sum')
-        return float(100.0 * correct[0] / correct[1].clamp(min=1))
+            rows.append([float((pred == gt).sum().item()), float(gt.numel())])
+            keys.append(b)
+        correct, total = _batch_sums(rows, keys, 2).tolist()
+        return float(100.0 * correct / max(total, 1.0))
 
 
 @SCORERS.register_module()
 class SelfSupLossScorer(BaseScorer):
-    """Label-free: minus the contrastive loss of the Pi-NAS model on the current path.
+    """Label-free: minus the contrastive loss of the Pi-NAS model on the current path,
+    averaged over the images of the split (each once over all ranks).
 
     Both views go through the (BN-recalibrated) student on the path: the teacher's BN
     statistics are a mixture over paths and are not recalibrated. Negatives are the
@@ -165,24 +212,27 @@ class SelfSupLossScorer(BaseScorer):
         model = unwrap(model)
         model.eval()
         supernet = supernet_of(model)
-        total = torch.zeros(2, dtype=torch.float64)
-        for data in self.batches():
+        rows, keys = [], []
+        for b, data in self.batches():
             data = model.data_preprocessor(data, False)
             views = data['inputs']
             q = F.normalize(model.neck(supernet(views[0]))[0], dim=1)
             k = F.normalize(model.neck(supernet(views[1]))[0], dim=1)
             loss = model.contrastive(q, k)
-            total += torch.tensor([float(loss) * q.shape[0], q.shape[0]],
-                                  dtype=torch.float64)
-        all_reduce(total, op='sum')
-        return -float(total[0] / total[1].clamp(min=1))
+            rows.append([float(loss) * q.shape[0], float(q.shape[0])])
+            keys.append(b)
+        loss_sum, total = _batch_sums(rows, keys, 2).tolist()
+        return -float(loss_sum / max(total, 1.0))
 
 
 @SCORERS.register_module()
 class KNNScorer(BaseScorer):
-    """kNN top-1 (cosine, majority of ``k`` neighbours weighted by exp(sim / t)) of the
-    pooled backbone features: the memory bank is ``memory_dataloader`` (labelled), the
-    queries ``dataloader``. Works for any mmpretrain dataset with labels."""
+    """kNN top-1 (cosine, majority of ``k`` neighbours weighted by exp(sim / t), as in
+    Wu et al., "Unsupervised Feature Learning via Non-Parametric Instance
+    Discrimination", CVPR 2018) of the pooled backbone features: the memory bank is
+    ``memory_dataloader`` (labelled), the queries ``dataloader``. Works for any
+    mmpretrain dataset with labels. Bank and queries hold every image of their split
+    exactly once, in the single-process order, whatever the number of ranks."""
 
     def __init__(self, dataloader, memory_dataloader, k: int = 20, temperature: float = 0.07,
                  num_batches: Optional[int] = None, seed: int = 0):
@@ -192,27 +242,32 @@ class KNNScorer(BaseScorer):
         self.temperature = temperature
 
     @torch.no_grad()
-    def _features(self, model, batches):
-        from mmengine.dist import all_gather
+    def _features(self, model, shards: BatchShards):
+        """``(features [N, C] L2-normalised, labels [N])`` of every image of ``shards``
+        over all ranks, in single-process order."""
         supernet = supernet_of(model)
-        feats, labels = [], []
-        for data in batches:
+        rows, keys = [], []
+        for b, data in shards.iterate(self.seed):
             data = model.data_preprocessor(data, False)
             inputs = data['inputs']
             inputs = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-            f = supernet(inputs)[-1].mean((2, 3))
-            feats.append(F.normalize(f, dim=1))
-            labels.append(torch.stack([s.gt_label for s in data['data_samples']]).view(-1))
-        feats, labels = torch.cat(feats), torch.cat(labels)
-        return torch.cat(all_gather(feats)), torch.cat(all_gather(labels))
+            f = F.normalize(supernet(inputs)[-1].mean((2, 3)), dim=1)
+            labels = torch.stack([s.gt_label for s in data['data_samples']]).view(-1)
+            rows.append(torch.cat([f.double(), labels.to(f.device).double().view(-1, 1)], 1))
+            keys.append(shards.positions(b))
+        if rows:
+            table = gather_rows(torch.cat(rows), torch.cat(keys))
+        else:
+            table = gather_rows(None, None)
+        device = next(supernet.parameters()).device
+        return table[:, :-1].float().to(device), table[:, -1].long().to(device)
 
     @torch.no_grad()
     def __call__(self, model):
         model = unwrap(model)
         model.eval()
-        bank, bank_labels = self._features(
-            model, seeded_batches(self.memory_dataloader, None, self.seed))
-        query, labels = self._features(model, self.batches())
+        bank, bank_labels = self._features(model, BatchShards(self.memory_dataloader))
+        query, labels = self._features(model, BatchShards(self.dataloader, self.num_batches))
         sim = query @ bank.t()
         k = min(self.k, bank.shape[0])
         top_sim, top_idx = sim.topk(k, dim=1)

@@ -37,7 +37,8 @@ class SearchLoop(BaseLoop):
     """Search sub-architectures of a trained supernet.
 
     Every rank runs the same loop: the strategy is a deterministic function of the
-    history, scores are reduced over ranks, rank 0 writes each finished evaluation to
+    history, scores are reduced over ranks (each image counted once: the same score for
+    any number of ranks), rank 0 writes each finished evaluation to
     the store at once. Rerunning the same command continues where it stopped.
 
     Args:
@@ -46,7 +47,9 @@ class SearchLoop(BaseLoop):
             ``KNNScorer``) with its own dataloader.
         strategy: a ``STRATEGIES`` config (random / evolution / partition ...).
         num_candidates: evaluations in total (already stored ones count).
-        recal_batches: BN recalibration batches per candidate (per rank).
+        recal_batches: BN recalibration batches per candidate, over all ranks: the first
+            ``recal_batches`` batches one process would draw from ``dataloader``, dealt
+            out to the ranks, so the statistics do not depend on the number of ranks.
         flops_budget / params_budget: a maximum, or ``[min, max]``; a candidate outside
             is never evaluated.
         storage: SQLAlchemy URL of the history; default ``sqlite:///<work_dir>/search.db``.
@@ -134,13 +137,16 @@ class SearchLoop(BaseLoop):
                         f'No architecture satisfies {key}_budget={list(budget)}: the space '
                         f'{self.space.name} spans {key} [{lo:,}, {hi:,}] at input '
                         f'{self.input_size} with a {self.num_classes}-class head.')
-        available = len(self.dataloader)
+        from pinas_mm.engine.sharding import BatchShards
+        available = len(BatchShards(self.dataloader, drop_last=bool(
+            getattr(self.dataloader, 'drop_last', False))))
         if available < self.recal_batches:
             raise ValueError(
                 f'recal_batches={self.recal_batches} but the recalibration dataloader has '
-                f'only {available} batches per rank (dataset of '
-                f'{len(self.dataloader.dataset)} images); lower recal_batches or the batch '
-                f'size, or use a larger split.')
+                f'only {available} batches (one pass over its dataset of '
+                f'{len(self.dataloader.dataset)} images at batch size '
+                f'{self.dataloader.batch_size}, over all ranks); lower recal_batches or the '
+                f'batch size, or use a larger split.')
 
     # ---- the loop ----------------------------------------------------------------------
     def _load_records(self, history) -> List[Dict]:

@@ -433,7 +433,8 @@ class PerturbationLoop(SearchLoop):
         dataloader: BN recalibration data (the runner's ``train_dataloader``).
         scorer: a ``SCORERS`` config, as for :class:`SearchLoop`.
         num_paths: sampled paths per with-removal estimate.
-        recal_batches: BN recalibration batches per path.
+        recal_batches: BN recalibration batches per path, over all ranks (as for
+            :class:`SearchLoop`: estimates do not depend on the number of ranks).
         order: blocks in decision order; None: a random permutation from ``seed``.
         tune_iters: progressive tuning iterations after each decision (0: none). The
             model's ``train_step`` runs with the runner's ``optim_wrapper`` on
