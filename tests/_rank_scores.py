@@ -72,6 +72,8 @@ def compute(tiny_data: str, checkpoint: str) -> dict:
     knn = KNNScorer(val5, memory_dataloader=_loader(tiny_data, 'train', TRAIN7, 4,
                                                     test_pipeline), k=3)
     _try(out, 'knn', lambda: knn(model))
+    from pinas_mm.search.zero_cost import NASWOTScorer  # training-free: one batch
+    _try(out, 'naswot', lambda: NASWOTScorer(val5)(model))
 
     # the full evaluation: recalibration on the 2 batches of 7 shuffled images (4+3)
     arch = space.arch('3210321032103210')

@@ -57,6 +57,8 @@ class BatchShards:
         num_batches: how many batches in total (over all ranks); ``len(self)`` may be
             smaller when the data has fewer.
         drop_last: drop a short last batch (default: keep it: every image counts).
+        every_rank: every rank takes every batch (for scores computed from a few
+            batches on each rank, e.g. one batch of a training-free scorer).
 
     Attributes:
         batches: ``[[dataset index, ...], ...]`` every rank's batches in global order.
@@ -64,7 +66,7 @@ class BatchShards:
     """
 
     def __init__(self, dataloader, num_batches: Optional[int] = None,
-                 drop_last: bool = False):
+                 drop_last: bool = False, every_rank: bool = False):
         batch_size = getattr(dataloader, 'batch_size', None)
         if not batch_size:
             raise ValueError(f'Evaluation data needs a dataloader with batch_size, got '
@@ -78,7 +80,8 @@ class BatchShards:
         if num_batches is not None:
             self.batches = self.batches[:int(num_batches)]
         self.rank, self.world_size = get_dist_info()
-        self.mine = list(range(self.rank, len(self.batches), self.world_size))
+        self.mine = list(range(len(self.batches))) if every_rank else list(
+            range(self.rank, len(self.batches), self.world_size))
 
     def __len__(self) -> int:
         return len(self.batches)

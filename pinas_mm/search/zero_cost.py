@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from pinas_mm.registry import SCORERS
-from .evaluator import BaseScorer, seeded_batches, unwrap
+from .evaluator import BaseScorer, unwrap
 
 _LAYERS = (nn.Conv2d, nn.Linear)
 
@@ -157,7 +157,11 @@ class ZeroCostScorer(BaseScorer):
     def batches(self):
         if isinstance(self.dataloader, (list, tuple)):
             return iter(self.dataloader[:1])
-        return seeded_batches(self.dataloader, 1, self.seed)
+        # the single-process first batch on every rank (a rank's own shard starts
+        # elsewhere for every number of ranks)
+        from pinas_mm.engine.sharding import BatchShards
+        return (data for _, data in BatchShards(self.dataloader, 1, every_rank=True)
+                .iterate(self.seed))
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
