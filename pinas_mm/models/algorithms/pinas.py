@@ -4,7 +4,8 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.dist import all_gather
+from mmengine.dist import all_gather, get_world_size
+from mmengine.logging import print_log
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import batch_shuffle_ddp, batch_unshuffle_ddp
 
@@ -12,6 +13,9 @@ from pinas_mm.models.backbones.resnest_space import step_rng
 from pinas_mm.registry import MODELS
 from pinas_mm.space import Arch
 from .path_ema import PathEMA
+from .split_bn import convert_split_bn
+
+KEY_BN_MODES = ('auto', 'shuffle', 'split', 'none')
 
 
 @MODELS.register_module()
@@ -19,7 +23,8 @@ class PiNAS(BaseSelfSupervisor):
     """Pi-NAS supernet training (ICCV 2021), an mmpretrain self-supervised algorithm.
 
     Each step: two paths A and B differing in every block; student embeds q0 via A and
-    q1 via B; the teacher (EMA, shuffle-BN) embeds k0 via A and k1 via B; the loss pairs
+    q1 via B; the teacher (EMA, shuffle-BN or split-BN) embeds k0 via A and k1 via B;
+    the loss pairs
     each student path with the other path's teacher key, against a queue of negatives;
     the teacher's EMA step touches only the sampled path (stem, chosen candidates with
     their downsample, neck), once for A and once for B.
@@ -28,8 +33,10 @@ class PiNAS(BaseSelfSupervisor):
         backbone: a ``pinas_mm.PiNASSuperNet`` config.
         neck / head: e.g. ``mmpretrain.MoCoV2Neck`` and ``mmpretrain.ContrastiveHead``
             (temperature 0.2).
-        queue_len: negatives kept (49,152 in the paper); must be divisible by the global
-            batch size.
+        queue_len: negatives kept (49,152 in the paper). A ring buffer: any global batch
+            size works, also one that changes between steps (a short last batch with
+            ``drop_last=False``); a batch of more than ``queue_len`` keys keeps its newest
+            ``queue_len``.
         feat_dim: embedding size (128).
         momentum: mmengine EMA momentum, ``1 - m`` (0.001 for m = 0.999).
         cross_path: pair the student of one path with the teacher of the other. False:
@@ -41,11 +48,30 @@ class PiNAS(BaseSelfSupervisor):
             by default so every logit is a cosine similarity.
         path_seed: paths come from ``Random(path_seed, step)``: identical on every rank
             without communication, and reproduced exactly after a resume.
+        key_bn: how the teacher's BN layers see the key batch (MoCo's guard against
+            the encoder "cheating" through intra-batch BN statistics):
+
+            * ``'shuffle'``: MoCo's shuffle-BN: the key batch is shuffled across ranks
+              and each rank normalises its share. Needs several ranks (ValueError in one
+              process, where a shuffle does not change batch statistics).
+            * ``'split'``: the key batch is shuffled (across ranks if several) and each
+              rank's teacher BN (``nn.BatchNorm2d``) normalises ``key_bn_groups`` random
+              groups separately (:class:`SplitBatchNorm2d`, MoCo's single-GPU
+              ``SplitBatchNorm``).
+            * ``'none'``: no shuffle; plain BN over each rank's key batch.
+            * ``'auto'`` (default): ``'shuffle'`` on several ranks, ``'split'`` in one.
+
+            The mode in effect is logged once, at the first step.
+        key_bn_groups: groups of ``'split'`` (default 4: at the tiny config's batch of 16
+            and the paper's per-GPU 24 every group keeps 4+ images for stable statistics;
+            any 2+ groups already keep a key's statistics from being its query's). A batch
+            of ``N`` uses ``min(key_bn_groups, N // 2)`` groups of 2+ images.
     """
 
     def __init__(self, backbone: dict, neck: dict, head: dict, queue_len: int = 49152,
                  feat_dim: int = 128, momentum: float = 0.001, cross_path: bool = True,
                  path_ema: bool = True, renorm_queue_keys: bool = True, path_seed: int = 0,
+                 key_bn: str = 'auto', key_bn_groups: int = 4,
                  data_preprocessor: Optional[dict] = None, init_cfg=None) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -56,7 +82,20 @@ class PiNAS(BaseSelfSupervisor):
         self.path_ema = path_ema
         self.renorm_queue_keys = renorm_queue_keys
         self.path_seed = path_seed
+        if key_bn not in KEY_BN_MODES:
+            raise ValueError(f'PiNAS key_bn={key_bn!r} is not one of {KEY_BN_MODES}.')
+        if isinstance(key_bn_groups, bool) or not isinstance(key_bn_groups, int) \
+                or key_bn_groups < 2:
+            raise ValueError(f'PiNAS key_bn_groups={key_bn_groups!r} must be an int >= 2 '
+                             f'(groups of the key batch normalised separately).')
+        if isinstance(queue_len, bool) or not isinstance(queue_len, int) or queue_len < 1:
+            raise ValueError(f'PiNAS queue_len={queue_len!r} must be a positive int.')
+        self.key_bn = key_bn
+        self.key_bn_groups = key_bn_groups
+        self._key_bn_mode: Optional[str] = None  # resolved at the first step
         self.teacher = PathEMA(nn.Sequential(self.backbone, self.neck), momentum)
+        self._split_bns = (convert_split_bn(self.teacher.module)
+                           if key_bn in ('auto', 'split') else [])
         self.queue_len = queue_len
         self.register_buffer('queue', F.normalize(torch.randn(feat_dim, queue_len), dim=0))
         self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
@@ -84,9 +123,44 @@ class PiNAS(BaseSelfSupervisor):
         self.backbone.set_arch(arch)
         return F.normalize(self.neck(self.backbone(img))[0], dim=1)
 
+    def key_bn_mode(self) -> str:
+        """The key-BN mode in effect (``'shuffle'``, ``'split'`` or ``'none'``).
+
+        Resolved once, from ``key_bn`` and the world size at the first step, and logged
+        once. Raises ValueError for ``key_bn='shuffle'`` in one process.
+        """
+        if self._key_bn_mode is None:
+            world = get_world_size()
+            mode = self.key_bn
+            if mode == 'auto':
+                mode = 'shuffle' if world > 1 else 'split'
+            if mode == 'shuffle' and world == 1:
+                raise ValueError("PiNAS key_bn='shuffle' needs several ranks: in one "
+                                 "process a shuffle leaves BN statistics unchanged. Use "
+                                 "key_bn='split' (or 'auto') for split-BN, or 'none'.")
+            for bn in self._split_bns:
+                bn.num_splits = self.key_bn_groups if mode == 'split' else 1
+            if mode == 'shuffle':
+                msg = (f'shuffle-BN: key batch shuffled across {world} ranks, each rank '
+                       f'normalises its share')
+            elif mode == 'split':
+                where = f'each of {world} ranks' if world > 1 else 'one process'
+                msg = (f'split-BN ({where}): key batch shuffled, teacher BN normalises '
+                       f'{self.key_bn_groups} groups separately '
+                       f'({len(self._split_bns)} BatchNorm2d layers)')
+            else:
+                msg = 'none: no shuffle, teacher BN over the whole key batch of each rank'
+            print_log(f'PiNAS key_bn={self.key_bn!r} -> {msg}.', logger='current')
+            self._key_bn_mode = mode
+        return self._key_bn_mode
+
     @torch.no_grad()
     def teacher_embed(self, img: torch.Tensor, arch: Arch) -> torch.Tensor:
+        """Keys of ``img`` (N, 3, H, W) through the teacher on ``arch``: (N, feat_dim),
+        unit length, in the order of ``img``; BN as :meth:`key_bn_mode` says."""
         self.teacher.module[0].set_arch(arch)
+        if self.key_bn_mode() == 'none':
+            return F.normalize(self.teacher(img)[0], dim=1)
         img, idx_unshuffle = batch_shuffle_ddp(img)
         k = F.normalize(self.teacher(img)[0], dim=1)
         return batch_unshuffle_ddp(k, idx_unshuffle)
@@ -137,15 +211,20 @@ class PiNAS(BaseSelfSupervisor):
 
     @torch.no_grad()
     def enqueue(self, keys: torch.Tensor) -> None:
+        """Write this step's keys (N, feat_dim) of every rank (rank order) into the ring
+        buffer ``queue`` (feat_dim, queue_len) from ``queue_ptr`` on, wrapping at the
+        end; ``queue_ptr`` becomes ``(queue_ptr + global N) % queue_len``. Any N works;
+        of more than ``queue_len`` keys only the newest ``queue_len`` stay, exactly as
+        if they had been written one by one. Ranks must hold equally many keys
+        (mmengine's samplers pad every rank to the same count)."""
         keys = torch.cat(all_gather(keys), dim=0)
-        n = keys.shape[0]
-        if self.queue_len % n:
-            raise ValueError(f'queue_len={self.queue_len} is not divisible by the global '
-                             f'batch size {n} (batch per GPU x GPUs); choose a queue '
-                             f'length that is a multiple of {n}.')
+        n, length = keys.shape[0], self.queue_len
         ptr = int(self.queue_ptr)
-        self.queue[:, ptr:ptr + n] = keys.t()
-        self.queue_ptr[0] = (ptr + n) % self.queue_len
+        if n > length:  # the oldest n - length keys would be overwritten in this call
+            keys, ptr = keys[n - length:], (ptr + n - length) % length
+        idx = (ptr + torch.arange(keys.shape[0], device=keys.device)) % length
+        self.queue[:, idx] = keys.t().to(self.queue.dtype)
+        self.queue_ptr[0] = (int(self.queue_ptr) + n) % length
 
     # ---- the step ----------------------------------------------------------------------
     def loss(self, inputs: List[torch.Tensor], data_samples=None, **kwargs

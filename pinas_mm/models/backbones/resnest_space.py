@@ -4,11 +4,16 @@ Both reuse mmpretrain's ResNet machinery (deep stem, ``ResLayer`` with avg-down
 downsampling, frozen stages, norm_eval, with_cp, init) and mmpretrain's ResNeSt
 bottleneck; only the per-block choice of bottleneck is new here.
 """
+import contextlib
+import math
 import random
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
+import torch
 import torch.nn as nn
+import torch.utils.checkpoint as cp
 from mmpretrain.models.backbones.resnest import Bottleneck as ResNeStBottleneck
+from torch.nn.modules.batchnorm import _BatchNorm
 from mmpretrain.models.backbones.resnet import ResNet
 
 from pinas_mm.registry import MODELS
@@ -21,6 +26,67 @@ def step_rng(seed: int, step: int) -> random.Random:
     return random.Random(seed * 1_000_003 + int(step))
 
 
+@contextlib.contextmanager
+def keep_running_stats(modules: Iterable[nn.Module]):
+    """Restore the running statistics of every BN layer in ``modules`` on exit.
+
+    The recomputation of a checkpointed block runs its BN layers (train mode) a second
+    time; without this their running mean / var would take the same batch twice and
+    ``num_batches_tracked`` would count it twice. Restoring (rather than running BN
+    without statistics) keeps the recomputation the very same kernels as the forward,
+    which non-reentrant checkpointing checks.
+    """
+    bns = {id(m): m for mod in modules for m in mod.modules()
+           if isinstance(m, _BatchNorm) and m.training and m.track_running_stats}
+    saved = [(m, [b.clone() for b in (m.running_mean, m.running_var,
+                                      m.num_batches_tracked)]) for m in bns.values()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, (mean, var, count) in saved:
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
+
+
+class Bottleneck(ResNeStBottleneck):
+    """mmpretrain's ResNeSt bottleneck with DDP-safe activation checkpointing.
+
+    ``with_cp=True`` (train mode, input needing grad) recomputes the block in backward
+    with torch's non-reentrant checkpoint (``use_reentrant=False``). mmpretrain's block
+    uses the reentrant one, whose parameters are invisible to DDP's unused-parameter
+    search: with ``find_unused_parameters=True`` (every supernet config) DDP marks them
+    ready at the end of forward and again in backward ("Expected to mark a variable ready
+    only once"). BN running statistics are restored after the recomputation, so a
+    ``with_cp`` run equals the plain run (gradients, parameters and BN buffers). Keys and
+    the forward computation are mmpretrain's.
+    """
+
+    def forward(self, x):
+        if self.with_cp and x.requires_grad and torch.is_grad_enabled():
+            mods = [self] + ([self.downsample] if self.downsample is not None else [])
+            out = cp.checkpoint(self._inner_forward, x, use_reentrant=False,
+                                context_fn=lambda: (contextlib.nullcontext(),
+                                                    keep_running_stats(mods)))
+        else:
+            out = self._inner_forward(x)
+        return self.relu(out)
+
+    def _inner_forward(self, x):
+        # mmpretrain.models.backbones.resnest.Bottleneck.forward, before its final ReLU
+        identity = x
+        out = self.relu(self.norm1(self.conv1(x)))
+        out = self.conv2(out)
+        if self.avg_down_stride:
+            out = self.avd_layer(out)
+        out = self.norm3(self.conv3(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return out
+
+
 def build_candidate(setting: BlockSetting, in_channels: int, out_channels: int,
                     **kwargs) -> ResNeStBottleneck:
     """One ResNeSt bottleneck with the candidate's radix / cardinality / base width.
@@ -30,7 +96,7 @@ def build_candidate(setting: BlockSetting, in_channels: int, out_channels: int,
     that at any width multiplier.
     """
     mid = out_channels // kwargs.get('expansion', 4)
-    return ResNeStBottleneck(
+    return Bottleneck(
         in_channels, out_channels, groups=setting.groups,
         width_per_group=setting.base_width * mid // 64, base_channels=mid,
         radix=setting.radix, reduction_factor=4, avg_down_stride=True, **kwargs)
@@ -74,10 +140,90 @@ class _PiNASBase(ResNet):
                 raise ValueError(f'{type(self).__name__} fixes {key!r} by its search space '
                                  f'({space.name}); remove it from the config (got '
                                  f'{key}={kwargs[key]!r}).')
+        norm_cfg = kwargs.get('norm_cfg')
+        if isinstance(norm_cfg, dict) and (norm_cfg.get('type') in ('GN', nn.GroupNorm)
+                                           or 'num_groups' in norm_cfg):
+            self._check_group_norm(space, contract_dilation, kwargs)
         super().__init__(depth=0, deep_stem=True, avg_down=True,
                          stem_channels=space.scaled_stem,
                          base_channels=space.scaled_base, **kwargs)
         del self._block_idx
+
+    def _check_group_norm(self, space: SearchSpace, contract_dilation: bool,
+                          kwargs: dict) -> None:
+        """Before building: every width a norm layer sees must be divisible by GN's
+        ``num_groups``; else one ValueError naming the stem / blocks and candidates, their
+        widths and the group counts that divide every width (``torch.nn.GroupNorm``
+        would stop at the first layer: "num_channels must be divisible by num_groups").
+
+        The widths are read from the same backbone built with BN, its blocks on the meta
+        device (no memory, no init), so they are the real ones for any space, arch and
+        strides.
+        """
+        norm_cfg = kwargs['norm_cfg']
+        groups = norm_cfg.get('num_groups')
+        name = type(self).__name__
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ValueError(f'{name}: norm_cfg={norm_cfg!r} needs num_groups, a positive '
+                             f'int (the GroupNorm groups).')
+        probe = type(self).__new__(type(self))
+        probe.__dict__.update(self.__dict__)  # e.g. the subnet's arch
+        probe.__dict__['_meta_blocks'] = True
+        _PiNASBase.__init__(probe, space=space, contract_dilation=contract_dilation,
+                            **dict(kwargs, norm_cfg=dict(type='BN'), init_cfg=None))
+        block_names = [n for n, _ in probe.named_blocks()]
+        bad = {}  # what -> {width: [where]}
+        gcd = 0
+        for mod_name, m in probe.named_modules():
+            if not isinstance(m, _BatchNorm):
+                continue
+            gcd = math.gcd(gcd, m.num_features)
+            if m.num_features % groups == 0:
+                continue
+            parts = mod_name.split('.')
+            if parts[0] == 'stem':
+                where, cand = 'stem', None
+            else:
+                where = '.'.join(parts[:2])
+                if parts[2] == 'candidates':
+                    cand = int(parts[3])
+                elif parts[2] == 'downsample':
+                    cand = None
+                else:  # a subnet block: its chosen candidate
+                    cand = self.arch[block_names.index(where)]
+            what = 'stem' if where == 'stem' else (
+                'downsample' if cand is None else
+                f'candidate {cand} (radix {space.candidates[cand].radix}, cardinality '
+                f'{space.candidates[cand].groups}, base width '
+                f'{space.candidates[cand].base_width})')
+            places = bad.setdefault(what, {}).setdefault(m.num_features, [])
+            if where not in places:
+                places.append(where)
+        if not bad:
+            return
+        valid = [d for d in range(1, gcd + 1) if gcd % d == 0]
+
+        def span(places):  # ['layer1.0', 'layer1.1', 'layer1.2'] -> 'layer1.0-2'
+            runs = []
+            for p in places:
+                layer, _, idx = p.partition('.')
+                i = int(idx) if idx else None
+                if runs and runs[-1][0] == layer and i is not None and runs[-1][2] == i - 1:
+                    runs[-1][2] = i
+                else:
+                    runs.append([layer, i, i])
+            return ', '.join(layer if a is None else f'{layer}.{a}'
+                             + (f'-{b}' if b != a else '') for layer, a, b in runs)
+        found = '; '.join(
+            f'{what}: ' + ', '.join(f'width {w}' if what == 'stem' else
+                                    f'width {w} in {span(places)}'
+                                    for w, places in sorted(widths.items()))
+            for what, widths in sorted(bad.items(),
+                                       key=lambda kv: (kv[0] != 'stem', kv[0])))
+        raise ValueError(
+            f'{name}: norm_cfg GN num_groups={groups} does not divide these normalised '
+            f'widths ({space.name} space): {found}. num_groups values that divide every '
+            f'width: {valid}.')
 
     def make_res_layer(self, block, num_blocks, dilation=1, **kwargs):
         from mmpretrain.models.backbones.resnet import ResLayer
@@ -100,7 +246,9 @@ class _PiNASBase(ResNet):
             return self._make_block(idx, in_channels, out_channels, downsample,
                                     dilation=dil, **block_kwargs)
 
-        return ResLayer(block=factory, num_blocks=num_blocks, **kwargs)
+        with (torch.device('meta') if getattr(self, '_meta_blocks', False)
+              else contextlib.nullcontext()):
+            return ResLayer(block=factory, num_blocks=num_blocks, **kwargs)
 
     def _make_block(self, idx, in_channels, out_channels, downsample, **kwargs):
         raise NotImplementedError
