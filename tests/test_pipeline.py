@@ -152,3 +152,14 @@ def test_bad_arguments_name_the_value(pipeline, tmp_path):
         pipeline.Pipeline(str(tmp_path), seeds=0)
     with pytest.raises(SystemExit, match='no cifar10, coco128, camvid under'):
         pipeline.Pipeline(str(tmp_path), str(tmp_path), data='real').check_data()
+
+
+def test_threads_split_the_cores_between_parallel_fine_tunes(pipeline, tmp_path, monkeypatch):
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    pl = pipeline.Pipeline(str(tmp_path), jobs=2)
+    monkeypatch.setattr(pl, 'cores', lambda: 4)
+    assert pl.threads(parallel=True) == '2'
+    assert pl.threads(parallel=False) is None  # alone: torch's default, all cores
+    assert 'OMP_NUM_THREADS' not in pl.env() and pl.env(True)['OMP_NUM_THREADS'] == '2'
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')  # the user's setting wins
+    assert pl.threads(parallel=True) == pl.threads(parallel=False) == '1'

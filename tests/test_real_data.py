@@ -26,8 +26,8 @@ DATA = osp.abspath(os.environ.get('PINAS_REAL_DATA', osp.join(ROOT, '..', 'share
 CONFIG_ROOT = '../shared/data'
 
 REAL = {
-    'pinas': 'configs/pinas/pinas_tiny-space_1xb64-coslr-4e_cifar10.py',
-    'spos': 'configs/spos/spos_tiny-space_1xb64-coslr-4e_cifar10.py',
+    'pinas': 'configs/pinas/pinas_tiny-space_1xb64-coslr-2e_cifar10.py',
+    'spos': 'configs/spos/spos_tiny-space_1xb64-coslr-2e_cifar10.py',
     'probe': 'configs/linear_probe/linear-probe_pinas-tiny-supernet_1xb64-steplr-3e_cifar10.py',
     'search': 'configs/search/search-evolution_pinas-tiny-supernet_linear-probe_cifar10.py',
     'det': 'configs/mask_rcnn/mask-rcnn_pinas-trans-tiny-fpn_1xb2-ms-2e_coco128.py',

@@ -55,7 +55,7 @@ PRESETS = dict(
         config_root='data/tiny', default_root='data/tiny',
         datasets=('imagenet', 'coco', 'cityscapes')),
     real=dict(
-        supernet='configs/pinas/pinas_tiny-space_1xb64-coslr-4e_cifar10.py',
+        supernet='configs/pinas/pinas_tiny-space_1xb64-coslr-2e_cifar10.py',
         probe='configs/linear_probe/linear-probe_pinas-tiny-supernet_1xb64-steplr-3e_cifar10.py',
         search='configs/search/search-evolution_pinas-tiny-supernet_linear-probe_cifar10.py',
         det='configs/mask_rcnn/mask-rcnn_pinas-trans-tiny-fpn_1xb2-ms-2e_coco128.py',
@@ -235,16 +235,29 @@ class Pipeline:
                               self.data_root)
 
     # ---- running one tool ------------------------------------------------------------
-    def env(self):
+    def cores(self):
+        return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') \
+            else (os.cpu_count() or 1)
+
+    def threads(self, parallel):
+        """OMP_NUM_THREADS of a stage: the user's if set; else cores // jobs for the
+        fine-tunes that run ``jobs`` at a time, and torch's default (all cores) for the
+        stages that run alone."""
+        if 'OMP_NUM_THREADS' in os.environ:
+            return os.environ['OMP_NUM_THREADS']
+        if parallel and self.jobs > 1:
+            return str(max(1, self.cores() // self.jobs))
+        return None
+
+    def env(self, parallel=False):
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
                    PYTHONWARNINGS='ignore')
-        if self.jobs > 1 and 'OMP_NUM_THREADS' not in os.environ:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') \
-                else (os.cpu_count() or 1)
-            env['OMP_NUM_THREADS'] = str(max(1, cores // self.jobs))
+        threads = self.threads(parallel)
+        if threads is not None:
+            env['OMP_NUM_THREADS'] = threads
         return env
 
-    def run(self, name, cmd, done_file):
+    def run(self, name, cmd, done_file, parallel=False):
         """Run a tool unless ``done_file`` exists; log to <stage>/run.log, show progress."""
         stage_dir = self.path(name)
         os.makedirs(stage_dir, exist_ok=True)
@@ -258,7 +271,7 @@ class Pipeline:
         print(f'[{name}] $ {shown}', flush=True)
         start = time.time()
         with open(osp.join(stage_dir, 'run.log'), 'w') as log:
-            proc = subprocess.Popen([PY, *cmd], cwd=ROOT, env=self.env(),
+            proc = subprocess.Popen([PY, *cmd], cwd=ROOT, env=self.env(parallel),
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True, bufsize=1)
             for line in proc.stdout:
@@ -285,7 +298,7 @@ class Pipeline:
         """Run independent (name, cmd, done_file) jobs, ``self.jobs`` at a time; every job
         runs even if another fails, then the first failure is raised."""
         with concurrent.futures.ThreadPoolExecutor(self.jobs) as pool:
-            futures = [pool.submit(self.run, *job) for job in jobs]
+            futures = [pool.submit(self.run, *job, parallel=True) for job in jobs]
             errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             raise errors[0]
@@ -419,8 +432,10 @@ class Pipeline:
         env_end = environment()
         lines += ['', '## Environment', '',
                   *[f'- {k}: {v}' for k, v in env.items() if k != 'load average (1 min)'],
-                  f'- OMP_NUM_THREADS given to every stage: '
-                  f'{self.env().get("OMP_NUM_THREADS", "(unset: torch uses all cores)")}',
+                  f'- OMP_NUM_THREADS given to the stages that run alone: '
+                  f'{self.threads(False) or "(unset: torch uses all cores)"}; to the '
+                  f'fine-tunes ({self.jobs} at a time): '
+                  f'{self.threads(True) or "(unset: torch uses all cores)"}',
                   f'- load average (1 min) at start / end: {env.get("load average (1 min)")}'
                   f' / {env_end["load average (1 min)"]} (a load above the usable cores '
                   'means other processes shared the CPU and inflated the wall times)',

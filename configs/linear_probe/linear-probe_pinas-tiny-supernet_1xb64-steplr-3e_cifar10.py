@@ -2,7 +2,7 @@
 # train split WITHOUT its held-out part (90%: 900 photos per class; the search scores on
 # the held-out 10%, see ../_base_/cifar10_held_out.py), validated on the val split.
 #   python tools/train.py configs/linear_probe/linear-probe_pinas-tiny-supernet_1xb64-steplr-3e_cifar10.py \
-#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/<Pi-NAS run>/epoch_4.pth
+#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/<Pi-NAS run>/epoch_2.pth
 # Another copy of the data: train_dataloader.dataset.dataset.data_root=DIR/cifar10/ and
 # {val,test}_dataloader.dataset.data_root=DIR/cifar10/
 _base_ = [

@@ -2,7 +2,7 @@
 # on the CIFAR-10 photos of ../shared/data/cifar10/train (10,000 images, 32x32; labels
 # unused: the folders are scanned for images only). The real run of tools/pipeline.py
 # (--data real) starts here; a few minutes on 2 CPU cores.
-#   python tools/train.py configs/pinas/pinas_tiny-space_1xb64-coslr-4e_cifar10.py
+#   python tools/train.py configs/pinas/pinas_tiny-space_1xb64-coslr-2e_cifar10.py
 # Another copy of the data: --cfg-options train_dataloader.dataset.data_root=DIR/cifar10/
 # Differences from the tiny-data config, for real photos: crops at the photos' own 32 px
 # with MoCo v2's crop range (0.2, 1) and hue jitter 0.1 (MoCo v2's value), batch 64, and a
@@ -26,8 +26,9 @@ data_root = '../shared/data/cifar10/'
 train_dataloader = dict(
     batch_size=64,
     dataset=dict(data_root=data_root, data_prefix='train', pipeline=train_pipeline))
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=4, by_epoch=True, begin=0, end=4,
+# 2 epochs of 156 iterations: a few minutes on 2 CPU cores
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=2, by_epoch=True, begin=0, end=2,
                         eta_min=0.)]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=4)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2)
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1),
                      logger=dict(type='LoggerHook', interval=20))
