@@ -131,5 +131,6 @@ class HeldOutSplit:
         return len(self.indices)
 
     def __repr__(self):
-        return (f'HeldOutSplit(part={self.part!r}, fraction={self.fraction}, seed={self.seed}, '
-                f'{len(self) if self._fully_initialized else "?"} of {type(self.dataset).__name__})')
+        size = len(self) if self._fully_initialized else '?'
+        return (f'HeldOutSplit(part={self.part!r}, fraction={self.fraction}, '
+                f'seed={self.seed}, {size} of {type(self.dataset).__name__})')
