@@ -171,9 +171,11 @@ def scatter_plot(path: str, acc: np.ndarray, rows: List[Dict], scorers: Sequence
         if (~finite).any():
             ax.text(0.02, 0.02, f'{int((~finite).sum())} at -inf (not drawn)',
                     transform=ax.transAxes, fontsize=8)
-        positive = finite & (y > 0)
-        if name in ('synflow', 'snip', 'grad_norm', 'flops', 'params') and positive.all():
-            ax.set_xscale('log')
+        positive = y[finite & (y > 0)]
+        if name in ('synflow', 'snip', 'grad_norm', 'flops', 'params') and positive.size \
+                and (y[finite] >= 0).all():
+            # zeros (disconnected cells) stay visible left of the log decades
+            ax.set_xscale('symlog', linthresh=float(positive.min()))
         s = stats[name]
         ax.set_title(f"{name}: tau {s['kendall_tau']:.2f}, rho {s['spearman_rho']:.2f}",
                      fontsize=10)
