@@ -22,15 +22,20 @@ KEY_BN_MODES = ('auto', 'shuffle', 'split', 'none')
 class PiNAS(BaseSelfSupervisor):
     """Pi-NAS supernet training (ICCV 2021), an mmpretrain self-supervised algorithm.
 
-    Each step: two paths A and B differing in every block; student embeds q0 via A and
+    Each step: two paths A and B differing in every block (edge, in NAS-Bench-201);
+    student embeds q0 via A and
     q1 via B; the teacher (EMA, shuffle-BN or split-BN) embeds k0 via A and k1 via B;
     the loss pairs
     each student path with the other path's teacher key, against a queue of negatives;
-    the teacher's EMA step touches only the sampled path (stem, chosen candidates with
-    their downsample, neck), once for A and once for B.
+    the teacher's EMA step touches only the sampled path (the backbone's
+    ``path_state_keys``: e.g. stem, chosen candidates with their downsample; plus the
+    neck), once for A and once for B.
 
     Args:
-        backbone: a ``pinas_mm.PiNASSuperNet`` config.
+        backbone: a supernet config: ``pinas_mm.PiNASSuperNet`` (ResNeSt space) or
+            ``pinas_mm.NB201SuperNet`` (NAS-Bench-201). The algorithm uses only its
+            path interface (``set_arch``, ``sample_disjoint_archs``,
+            ``path_state_keys``).
         neck / head: e.g. ``mmpretrain.MoCoV2Neck`` and ``mmpretrain.ContrastiveHead``
             (temperature 0.2).
         queue_len: negatives kept (49,152 in the paper). A ring buffer: any global batch
@@ -76,8 +81,9 @@ class PiNAS(BaseSelfSupervisor):
         super().__init__(backbone=backbone, neck=neck, head=head,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if not hasattr(self.backbone, 'sample_disjoint_archs'):
-            raise TypeError(f'PiNAS needs a supernet backbone (pinas_mm.PiNASSuperNet), '
-                            f'got {type(self.backbone).__name__}.')
+            raise TypeError(f'PiNAS needs a supernet backbone (pinas_mm.PiNASSuperNet or '
+                            f'pinas_mm.NB201SuperNet: set_arch, sample_disjoint_archs, '
+                            f'path_state_keys), got {type(self.backbone).__name__}.')
         self.cross_path = cross_path
         self.path_ema = path_ema
         self.renorm_queue_keys = renorm_queue_keys
@@ -170,32 +176,39 @@ class PiNAS(BaseSelfSupervisor):
         keys = ['0.' + k for k in self.backbone.path_state_keys(arch)]
         return keys + ['1.' + k for k, _ in self.neck.named_parameters()]
 
-    def _ema_pairs(self):
-        """(teacher, student) parameter pairs: shared ones (stem, neck) and, per block,
-        the block's shared downsample plus each candidate's. Built once: the parameter
-        objects live as long as the model (the optimizer updates them in place)."""
+    def _ema_pairs(self) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
+        """(teacher, student) parameter pairs by name (``0.`` backbone, ``1.`` neck).
+        Built once: the parameter objects live as long as the model (the optimizer
+        updates them in place)."""
         if self._pairs is None:
             teacher = self.teacher.avg_parameters
-            student = dict(nn.Sequential(self.backbone, self.neck).named_parameters())
-
-            def pairs(prefix):
-                return [(teacher[k], student[k]) for k in student if k.startswith(prefix)]
-            shared = pairs('0.stem.') + pairs('1.')
-            blocks = []
-            for name, block in self.backbone.named_blocks():
-                down = pairs(f'0.{name}.downsample.')
-                blocks.append([down + pairs(f'0.{name}.candidates.{c}.')
-                               for c in range(len(block.candidates))])
-            self._pairs = (shared, blocks)
+            student = nn.Sequential(self.backbone, self.neck).named_parameters()
+            self._pairs = {k: (teacher[k], p) for k, p in student}
         return self._pairs
+
+    def path_pairs(self, arch: Arch) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+        """(teacher, student) parameter pairs of one path, each parameter once: those
+        named by :meth:`path_keys` (the backbone's ``path_state_keys`` plus the neck),
+        buffers skipped. Works for any supernet backbone with that method (the
+        ResNeSt space's ``PiNASSuperNet``, the NAS-Bench-201 ``NB201SuperNet``)."""
+        pairs = self._ema_pairs()
+        out, seen = [], set()
+        for k in self.path_keys(arch):
+            pair = pairs.get(k)
+            if pair is not None and id(pair[1]) not in seen:
+                seen.add(id(pair[1]))
+                out.append(pair)
+        return out
 
     @torch.no_grad()
     def update_teacher(self, paths: Tuple[Arch, Arch]) -> None:
+        """EMA step of the teacher. ``path_ema``: one step per sampled path on that
+        path's parameters only (parameters shared by both paths, e.g. the stem and the
+        neck, take two steps); other candidates keep their teacher values bit for bit.
+        Otherwise one step on every parameter (MoCo's whole-encoder EMA)."""
         if self.path_ema:
-            shared, blocks = self._ema_pairs()
             for arch in paths:
-                self.teacher.update_pairs(
-                    shared + [p for b, c in enumerate(arch) for p in blocks[b][c]])
+                self.teacher.update_pairs(self.path_pairs(arch))
         else:
             self.teacher.update_parameters(nn.Sequential(self.backbone, self.neck))
 

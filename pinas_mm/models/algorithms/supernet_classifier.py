@@ -10,7 +10,10 @@ from pinas_mm.registry import MODELS
 
 @MODELS.register_module()
 class SupernetClassifier(ImageClassifier):
-    """An ImageClassifier over ``PiNASSuperNet`` that samples a path each train step.
+    """An ImageClassifier over a supernet backbone that samples a path each train step.
+
+    The backbone is ``PiNASSuperNet`` (ResNeSt space) or ``NB201SuperNet``
+    (NAS-Bench-201); only its ``set_arch`` / ``sample_arch`` path interface is used.
 
     * SPOS (single-path one-shot, the paper's supervised baseline): ``sample_path=True``.
     * Supernet linear probe (Pi-NAS search, step 1): ``freeze_backbone=True``; backbone
@@ -25,8 +28,9 @@ class SupernetClassifier(ImageClassifier):
                  freeze_backbone: bool = False, path_seed: int = 0, **kwargs):
         super().__init__(backbone=backbone, **kwargs)
         if not hasattr(self.backbone, 'sample_arch'):
-            raise TypeError(f'SupernetClassifier needs pinas_mm.PiNASSuperNet, got '
-                            f'{type(self.backbone).__name__}.')
+            raise TypeError(f'SupernetClassifier needs a supernet backbone '
+                            f'(pinas_mm.PiNASSuperNet or pinas_mm.NB201SuperNet: set_arch, '
+                            f'sample_arch), got {type(self.backbone).__name__}.')
         self.sample_path = sample_path
         self.freeze_backbone = freeze_backbone
         self.path_seed = path_seed
