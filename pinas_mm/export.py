@@ -1,4 +1,10 @@
-"""Export a subnet of a trained supernet: arch file + backbone checkpoint."""
+"""Export a subnet of a trained supernet: arch file + backbone checkpoint.
+
+The command line is ``tools/export_subnet.py`` (:func:`main`). The names of the two
+files are fixed here (:data:`ARCH_FILE`, :data:`CHECKPOINT_FILE`, :func:`export_paths`);
+flows that wait for or read an export ask :func:`export_paths` / :func:`find_exports`.
+"""
+import fnmatch
 import os
 import os.path as osp
 from typing import Dict, Optional
@@ -9,6 +15,48 @@ from pinas_mm.models import (PiNASResNeSt, PiNASSuperNet, check_state_matches,
                              inherit_subnet_state, load_subnet_state)
 from pinas_mm.engine.checkpoint import read_state_dict
 from pinas_mm.space import SPACE_PRESETS, SearchSpace
+
+#: the files :func:`export_subnet` writes into its ``out_dir``, formatted with the arch's
+#: 16 digits (``arch``) and the space's name (``space``)
+ARCH_FILE = '{arch}.yaml'
+CHECKPOINT_FILE = 'pinas_{space}_{arch}_backbone.pth'
+
+
+def export_paths(out_dir: str, arch, space) -> Dict[str, str]:
+    """The paths :func:`export_subnet` writes for ``arch`` of ``space`` into ``out_dir``.
+
+    Args:
+        out_dir (str): the export folder.
+        arch (str | Arch): the arch (its 16-digit form names the files).
+        space (str | SearchSpace): the space, by name or object.
+
+    Returns:
+        dict: ``arch_file`` (``<arch>.yaml``) and ``checkpoint``
+        (``pinas_<space>_<arch>_backbone.pth``), as :func:`export_subnet` returns them.
+    """
+    space = getattr(space, 'name', space)
+    return dict(arch_file=osp.join(out_dir, ARCH_FILE.format(arch=arch)),
+                checkpoint=osp.join(out_dir, CHECKPOINT_FILE.format(space=space, arch=arch)))
+
+
+def find_exports(out_dir: str) -> Dict[str, str]:
+    """The one export in ``out_dir`` when its arch and space are not known beforehand.
+
+    Returns:
+        dict: ``arch_file`` and ``checkpoint`` as :func:`export_paths`.
+
+    Raises:
+        RuntimeError: ``out_dir`` does not hold exactly one arch file and one backbone
+            checkpoint.
+    """
+    names = os.listdir(out_dir)
+    arch_files = [f for f in names if fnmatch.fnmatch(f, ARCH_FILE.format(arch='*'))]
+    ckpts = [f for f in names if fnmatch.fnmatch(f, CHECKPOINT_FILE.format(space='*', arch='*'))]
+    if len(arch_files) != 1 or len(ckpts) != 1:
+        raise RuntimeError(f'Expected one arch file and one backbone checkpoint in '
+                           f'{out_dir}, found {arch_files} and {ckpts}.')
+    return dict(arch_file=osp.join(out_dir, arch_files[0]),
+                checkpoint=osp.join(out_dir, ckpts[0]))
 
 
 def infer_space(state, prefix: str) -> SearchSpace:
@@ -99,9 +147,45 @@ def export_subnet(supernet_path: str, arch, out_dir: Optional[str] = None,
                 flops_224=flops, params_1000cls=params,
                 bn_recalibrated=recal_cfg is not None)
     info.update({k: v for k, v in meta.items() if k in ('score', 'evaluations')})
-    arch_file = osp.join(out_dir, f'{arch}.yaml')
+    paths = export_paths(out_dir, arch, space)
+    arch_file, ckpt_file = paths['arch_file'], paths['checkpoint']
     arch.dump(arch_file, **info)
-    ckpt_file = osp.join(out_dir, f'pinas_{space.name}_{arch}_backbone.pth')
     torch.save(dict(state_dict={f'backbone.{k}': v for k, v in sub_state.items()},
                     meta=dict(arch=str(arch), **info)), ckpt_file)
     return dict(arch_file=arch_file, checkpoint=ckpt_file)
+
+
+def main(argv=None):
+    """``tools/export_subnet.py``: prints ``arch_file: PATH`` and ``checkpoint: PATH``."""
+    import argparse
+
+    from mmengine.config import DictAction
+
+    from pinas_mm.engine.checkpoint import exit_on_checkpoint_error
+    parser = argparse.ArgumentParser(description='Export a searched subnet: ARCH.yaml + a '
+                                     'backbone checkpoint with inherited weights.')
+    parser.add_argument('supernet', help='supernet checkpoint (Pi-NAS, SPOS or probe)')
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument('--arch', help='an arch in any form (digits, name, arch file)')
+    src.add_argument('--from-search', metavar='WORK_DIR',
+                     help='take best_arch.yaml of a finished search')
+    parser.add_argument('--space', default=None,
+                        help='search space (default: read from the checkpoint keys)')
+    parser.add_argument('--prefix', default=None,
+                        help="supernet key prefix (default: 'backbone.' when present)")
+    parser.add_argument('--out-dir', default=None, help='default: next to the supernet')
+    parser.add_argument('--recalibrate', metavar='CONFIG', default=None,
+                        help="recompute the path's BN statistics (precise BN) on this "
+                        "config's train_dataloader first, e.g. the search config")
+    parser.add_argument('--recal-batches', type=int, default=20)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='overrides for the --recalibrate config')
+    args = parser.parse_args(argv)
+    arch = args.arch or osp.join(args.from_search, 'best_arch.yaml')
+    with exit_on_checkpoint_error():  # a missing / broken checkpoint: one line
+        paths = export_subnet(args.supernet, arch, out_dir=args.out_dir, space=args.space,
+                              prefix=args.prefix, recal_cfg=args.recalibrate,
+                              recal_batches=args.recal_batches,
+                              recal_cfg_options=args.cfg_options)
+    for key, path in paths.items():
+        print(f'{key}: {path}')

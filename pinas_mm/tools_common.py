@@ -1,4 +1,5 @@
-"""Helpers shared by tools/train.py, tools/test.py and tools/search.py."""
+"""Helpers shared by the mmengine-Runner tools: pinas_mm.cli.train / test (tools/train.py,
+tools/test.py) and tools/search.py."""
 import argparse
 import os
 import os.path as osp

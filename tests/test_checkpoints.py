@@ -33,9 +33,17 @@ SEARCH_CFG = osp.join(ROOT, 'configs/search/'
                       'search-evolution_pinas-tiny-supernet_linear-probe_tiny-in.py')
 
 
+#: the package module behind a tools/ script
+TOOL_MODULES = {'tools/train.py': 'pinas_mm.cli.train', 'tools/export_subnet.py': 'pinas_mm.export'}
+
+
 def load_tool(relpath: str):
-    """A tools/ script as a module (its main(argv) runs in this process)."""
+    """A tools/ script's module (its main(argv) runs in this process): its package module,
+    else the script by path (converters, search, ranking study: not in the package yet)."""
+    import importlib
     import importlib.util
+    if relpath in TOOL_MODULES:
+        return importlib.import_module(TOOL_MODULES[relpath])
     path = osp.join(ROOT, relpath)
     spec = importlib.util.spec_from_file_location(
         'tool_' + relpath.replace('/', '_').replace('.', '_'), path)

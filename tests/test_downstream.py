@@ -56,8 +56,16 @@ def cfg_path(rel):
     return osp.join(ROOT, rel)
 
 
+#: the package module behind tools/<name>.py
+TOOL_MODULES = dict(train='pinas_mm.cli.train', test='pinas_mm.cli.test',
+                    pipeline='pinas_mm.orchestration.pipeline')
+
+
 def load_tool(name):
-    """Import tools/<name>.py as a module (it is a script, not part of the package)."""
+    """The module of tools/<name>.py: its package module, else the script by path (only
+    tools/search.py, whose main is not in the package yet)."""
+    if name in TOOL_MODULES:
+        return importlib.import_module(TOOL_MODULES[name])
     spec = importlib.util.spec_from_file_location(f'_pinas_tools_{name}',
                                                   osp.join(ROOT, 'tools', f'{name}.py'))
     module = importlib.util.module_from_spec(spec)

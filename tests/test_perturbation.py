@@ -324,11 +324,9 @@ runpy.run_path({osp.join(ROOT, 'tools/search.py')!r}, run_name='__main__')
 
 # ------------------------------------------------------------------------ NTAA flow
 def _load_tool(name):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The package module behind tools/<name>.py."""
+    import importlib
+    return importlib.import_module(dict(adapt_domain='pinas_mm.orchestration.ntaa')[name])
 
 
 def test_coco_crops_is_a_custom_dataset(tiny_data, tmp_path):

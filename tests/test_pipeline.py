@@ -3,7 +3,7 @@ inherited-vs-random report over seeds.
 
 The pipeline itself runs end to end in CI (`.ci/run` runs the tiny and the real preset);
 these tests check the parts that decide what the report says, without training anything."""
-import importlib.util
+import importlib
 import json
 import os
 import os.path as osp
@@ -15,11 +15,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 @pytest.fixture(scope='module')
 def pipeline():
-    spec = importlib.util.spec_from_file_location('pinas_pipeline',
-                                                  osp.join(ROOT, 'tools', 'pipeline.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module('pinas_mm.orchestration.pipeline')
 
 
 @pytest.mark.parametrize('data', ['tiny', 'real'])

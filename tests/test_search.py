@@ -51,7 +51,15 @@ def _one_thread_and_restore_torch_flags():
     torch.use_deterministic_algorithms(det)
 
 
+#: the package module behind a tools/ script
+TOOL_MODULES = {'tools/export_subnet.py': 'pinas_mm.export'}
+
+
 def load_tool(rel):
+    """A script's module: its package module, else the file by path (tests/_rank_scores.py,
+    tools/search.py and tools/analysis/: not in the package yet)."""
+    if rel in TOOL_MODULES:
+        return importlib.import_module(TOOL_MODULES[rel])
     spec = importlib.util.spec_from_file_location(
         'tool_' + osp.basename(rel)[:-3], osp.join(ROOT, rel))
     module = importlib.util.module_from_spec(spec)

@@ -74,9 +74,8 @@ def test_kill_and_resume_matches_uninterrupted_run(tiny_data, tmp_path):
 def test_two_cpu_ranks_keep_one_queue(tiny_data, tmp_path):
     script = tmp_path / 'run_rank.py'
     script.write_text(f'''
-import importlib.util, os, sys, torch
-spec = importlib.util.spec_from_file_location('train', {osp.join(ROOT, 'tools/train.py')!r})
-train = importlib.util.module_from_spec(spec); spec.loader.exec_module(train)
+import os, sys, torch
+from pinas_mm.cli import train
 runner = train.main(sys.argv[1:])
 model = runner.model.module
 torch.save(dict(queue=model.queue, ptr=model.queue_ptr,

@@ -1,0 +1,5 @@
+"""The command lines of the mmengine-Runner tools: ``tools/<name>.py`` runs
+``pinas_mm.cli.<name>.main``. Their shared arguments and config handling:
+:mod:`pinas_mm.tools_common`. The other tools' entry points live beside their logic
+(:func:`pinas_mm.export.main`, :func:`pinas_mm.orchestration.pipeline.main`,
+:func:`pinas_mm.orchestration.ntaa.main`)."""
