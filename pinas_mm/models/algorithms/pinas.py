@@ -22,11 +22,10 @@ KEY_BN_MODES = ('auto', 'shuffle', 'split', 'none')
 class PiNAS(BaseSelfSupervisor):
     """Pi-NAS supernet training (ICCV 2021), an mmpretrain self-supervised algorithm.
 
-    Each step: two paths A and B differing in every block (edge, in NAS-Bench-201);
-    student embeds q0 via A and
-    q1 via B; the teacher (EMA, shuffle-BN or split-BN) embeds k0 via A and k1 via B;
-    the loss pairs
-    each student path with the other path's teacher key, against a queue of negatives;
+    Each step: two paths A and B differing in every block (every edge, in
+    NAS-Bench-201); student embeds q0 via A and q1 via B; the teacher (EMA, shuffle-BN
+    or split-BN) embeds k0 via A and k1 via B; the loss pairs each student path with
+    the other path's teacher key, against a queue of negatives;
     the teacher's EMA step touches only the sampled path (the backbone's
     ``path_state_keys``: e.g. stem, chosen candidates with their downsample; plus the
     neck), once for A and once for B.
