@@ -10,6 +10,7 @@
   CIFAR-10 photos of ``../shared/data/cifar10`` (``PINAS_REAL_DATA`` for another copy).
 """
 import math
+import random
 import os
 import os.path as osp
 
@@ -108,7 +109,7 @@ def test_teacher_path_parameters_are_the_path_modules():
     model = build_pinas()
     backbone_params = {id(p): k for k, p in model.backbone.named_parameters()}
     for seed in range(5):
-        arch = model.backbone.sample_arch(__import__('random').Random(seed))
+        arch = model.backbone.sample_arch(random.Random(seed))
         pairs = model.path_pairs(arch)
         student = {id(s) for _, s in pairs}
         assert len(student) == len(pairs)  # every parameter once
