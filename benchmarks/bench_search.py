@@ -1,8 +1,10 @@
 """Search costs: (a) the overhead of evaluating one candidate, (b) strategy sample efficiency.
 
 (a) ``CandidateEvaluator(arch)`` (BN recalibration of the path on ``--recal-batches``
-    train batches + the linear-probe scorer over the val split) on the tiny space and the
-    built-in tiny ImageNet-format data, divided by the bare forward passes it needs: the
+    train batches + the linear-probe scorer over the val split, or its first
+    ``--score-batches``) on the tiny space at 32^2 (``--space resnest50``: the ResNeSt-50
+    space at ``--input-size`` 224, images resized) and the built-in tiny ImageNet-format
+    data, divided by the bare forward passes it needs: the
     same number of batches through the same path with plain ``no_grad`` eval-mode
     forwards (backbone for the recalibration batches, backbone + neck + head for the
     scoring batches),
@@ -15,11 +17,18 @@
     statistics, which recalibration has to compute): the part of the overhead that is BN
     work rather than evaluator bookkeeping. (BN is a large share of this tiny, 1/4-width
     network at 32^2: conv cost grows with width^2, BN cost with width.)
+    The evaluator caches the decoded batches across candidates (the scorer's
+    ``cache_batches``, on by default; ``--no-cache``: decode them for every candidate as
+    before), so after the warm-up rounds it reads them from memory like the pre-loaded
+    baseline. ``--clock cpu`` times with the process CPU clock (1 thread: the work done,
+    robust on a shared machine) instead of wall time.
 (b) ``benchmarks/bench_search_strategies.py --quick``: evaluations to reach the top 1% /
     0.1% of a synthetic objective on the real space, per strategy, relative to random.
 
     python benchmarks/bench_search.py [--recal-batches 4] [--batch 32] [--repeats 15]
-    python benchmarks/bench_search.py --skip-strategies
+    python benchmarks/bench_search.py --skip-strategies [--no-cache] [--clock cpu]
+    python benchmarks/bench_search.py --skip-strategies --space resnest50 --input-size 224 \
+        --batch 8 --recal-batches 2 --score-batches 2 --repeats 5 --warmup 1
 """
 import argparse
 import itertools
@@ -58,21 +67,29 @@ def evaluator_overhead(args):
     init_default_scope('mmpretrain')
     root = tiny_imagenet_root(args.data_root)
     cfg = Config.fromfile(SEARCH_CFG)
+    model_cfg = cfg.model.to_dict()
+    input_size = args.input_size or (224 if args.space == 'resnest50' else 32)
+    if args.space != 'tiny':
+        model_cfg['backbone']['space'] = args.space
+        model_cfg['head']['in_channels'] = 2048
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model.to_dict())
+    model = MODELS.build(model_cfg)
     recal_cfg = cfg.train_dataloader.to_dict()
-    recal_cfg['dataset']['data_root'] = root
-    recal_cfg['batch_size'] = args.batch
     val_cfg = cfg.train_cfg.scorer.dataloader.to_dict()
-    val_cfg['dataset']['data_root'] = root
-    val_cfg['batch_size'] = args.batch
+    for c in (recal_cfg, val_cfg):
+        c['dataset']['data_root'] = root
+        c['batch_size'] = args.batch
+        for t in c['dataset']['pipeline']:
+            if t['type'] == 'Resize':
+                t['scale'] = (input_size, input_size)
     recal_loader = Runner.build_dataloader(recal_cfg)
-    scorer = LinearProbeScorer(val_cfg)
+    scorer = LinearProbeScorer(val_cfg, num_batches=args.score_batches,
+                               cache_batches=not args.no_cache)
     if len(recal_loader) < args.recal_batches:
         raise SystemExit(f'--recal-batches {args.recal_batches}: the tiny train split has '
                          f'only {len(recal_loader)} batches of {args.batch}.')
     evaluator = CandidateEvaluator(model, recal_loader, scorer, args.recal_batches,
-                                   space='tiny', input_size=32)
+                                   space=args.space, input_size=input_size)
     supernet = model.backbone
     arch = supernet.set_arch(args.arch)
 
@@ -80,7 +97,7 @@ def evaluator_overhead(args):
         return model.data_preprocessor(data, False)['inputs']
 
     recal_x = [preprocess(d) for d in seeded_batches(recal_loader, args.recal_batches)]
-    val_x = [preprocess(d) for d in scorer.dataloader]
+    val_x = [preprocess(d) for d in itertools.islice(scorer.dataloader, args.score_batches)]
 
     def run_evaluator():
         evaluator(arch)
@@ -98,7 +115,7 @@ def evaluator_overhead(args):
         model.eval()
         for d in itertools.islice(recal_loader, args.recal_batches):
             supernet(preprocess(d))
-        for d in scorer.dataloader:
+        for d in itertools.islice(scorer.dataloader, args.score_batches):
             model(preprocess(d), mode='tensor')
 
     @torch.no_grad()
@@ -110,7 +127,7 @@ def evaluator_overhead(args):
         for d in itertools.islice(recal_loader, args.recal_batches):
             supernet(preprocess(d))
         model.eval()
-        for d in scorer.dataloader:
+        for d in itertools.islice(scorer.dataloader, args.score_batches):
             model(preprocess(d), mode='tensor')
 
     fns = {'CandidateEvaluator': run_evaluator, 'bare, pre-loaded tensors': bare_preloaded,
@@ -120,15 +137,19 @@ def evaluator_overhead(args):
         for fn in fns.values():
             fn()
     times = {k: [] for k in fns}
+    clock = time.process_time if args.clock == 'cpu' else time.perf_counter
     for _ in range(args.repeats):
         for name, fn in fns.items():
-            t = time.perf_counter()
+            t = clock()
             fn()
-            times[name].append(time.perf_counter() - t)
+            times[name].append(clock() - t)
     n_val = len(val_x)
-    print(f'(a) one candidate, path {arch}: {args.recal_batches} recalibration batches + '
-          f'{n_val} scoring batches of {args.batch} images at 32^2 '
-          f'({torch.get_num_threads()} CPU thread(s), {args.repeats} rounds)')
+    cache = evaluator.batch_cache
+    print(f'(a) one candidate, {args.space} space, path {arch}: {args.recal_batches} '
+          f'recalibration batches + {n_val} scoring batches of {args.batch} images at '
+          f'{input_size}^2 ({torch.get_num_threads()} CPU thread(s), {args.repeats} rounds, '
+          f'{args.clock} time; batch cache: '
+          f'{"off" if cache is None else f"{cache.num_batches} batches cached"})')
     for name, ts in times.items():
         print(f'  {name:<28} median {statistics.median(ts) * 1e3:8.1f} ms   '
               f'min {min(ts) * 1e3:8.1f} ms')
@@ -136,11 +157,14 @@ def evaluator_overhead(args):
     for den, target in (('bare, pre-loaded tensors', None), ('bare, same dataloaders', 1.15),
                         ('bare, dataloaders, train BN', None)):
         ratio = statistics.median(ev) / statistics.median(times[den])
-        paired = statistics.median(a / b for a, b in zip(ev, times[den]))
+        pairs = [a / b for a, b in zip(ev, times[den])]
+        paired = statistics.median(pairs)
+        spread = statistics.stdev(pairs) if len(pairs) > 1 else 0.0
         verdict = '' if target is None else \
             f'; target <= {target:.2f}: {"ok" if ratio <= target else "ABOVE TARGET"}'
         print(f'  evaluator / {den}: {ratio:.3f} (ratio of medians; paired median '
-              f'{paired:.3f}){verdict}')
+              f'{paired:.3f}, paired mean {statistics.mean(pairs):.3f} sd {spread:.3f})'
+              f'{verdict}')
 
 
 def strategies():
@@ -154,8 +178,16 @@ def main():
     parser.add_argument('--data-root', default=osp.join(ROOT, 'data/tiny/imagenet'),
                         help='tiny ImageNet-format data (generated in a temp dir if absent)')
     parser.add_argument('--arch', default='pinas-cls')
+    parser.add_argument('--space', default='tiny', choices=['tiny', 'resnest50'])
+    parser.add_argument('--input-size', type=int, default=None,
+                        help='default 32 (tiny), 224 (resnest50)')
     parser.add_argument('--batch', type=int, default=32)
     parser.add_argument('--recal-batches', type=int, default=4)
+    parser.add_argument('--score-batches', type=int, default=None,
+                        help='scoring batches (default: the whole val split)')
+    parser.add_argument('--no-cache', action='store_true',
+                        help='scorer cache_batches=False: decode every batch per candidate')
+    parser.add_argument('--clock', default='wall', choices=['wall', 'cpu'])
     parser.add_argument('--repeats', type=int, default=15)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--threads', type=int, default=1,

@@ -13,8 +13,12 @@ train_dataloader = dict(
                  ann_file='meta/train.txt', pipeline={{_base_.test_pipeline}}))
 train_cfg = dict(
     type='pinas_mm.SearchLoop',
-    scorer=dict(type='LinearProbeScorer', dataloader={{_base_.val_dataloader}}),
-    strategy=dict(type='EvolutionStrategy', population_size=8, top_k=4, num_mutation=4,
+    # cache_batches: keep the decoded batches (recalibration + scoring) in memory across
+    # candidates, at most cache_max_bytes per rank (then stream the rest); False: decode
+    # them again for every candidate. Scores are identical either way.
+    scorer=dict(type='pinas_mm.LinearProbeScorer', dataloader={{_base_.val_dataloader}},
+                cache_batches=True, cache_max_bytes=2 * 2**30),
+    strategy=dict(type='pinas_mm.EvolutionStrategy', population_size=8, top_k=4, num_mutation=4,
                   num_crossover=4, mutate_prob=0.1),
     num_candidates=24, recal_batches=4, flops_budget=None, params_budget=None,
     topk=5, input_size=224, num_classes=1000, seed=0)

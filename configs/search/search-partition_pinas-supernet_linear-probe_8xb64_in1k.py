@@ -31,12 +31,16 @@ train_dataloader = dict(
                  seed={{_base_.imagenet_held_out_seed}}, dataset=imagenet_train))
 train_cfg = dict(
     type='pinas_mm.SearchLoop',
-    scorer=dict(type='LinearProbeScorer', dataloader=dict(
+    scorer=dict(type='pinas_mm.LinearProbeScorer', dataloader=dict(
         batch_size=64, num_workers=8, sampler=dict(type='DefaultSampler', shuffle=False),
         dataset=dict(type='pinas_mm.HeldOutSplit', part='held_out',
                      fraction={{_base_.imagenet_held_out_fraction}},
-                     seed={{_base_.imagenet_held_out_seed}}, dataset=imagenet_train))),
-    strategy=dict(type='PartitionStrategy', init_samples=80, rebuild_every=8),
+                     seed={{_base_.imagenet_held_out_seed}}, dataset=imagenet_train)),
+        # per rank on 8 ranks: 98 recalibration + ~100 scoring batches of 64 uint8
+        # 224^2 crops, ~1.9 GB (15 GB per 8-GPU node); set cache_batches=False (decode
+        # them again for every candidate) or a smaller bound on a node with less memory
+        cache_batches=True, cache_max_bytes=3 * 2**30),
+    strategy=dict(type='pinas_mm.PartitionStrategy', init_samples=80, rebuild_every=8),
     num_candidates=1000, recal_batches=784, flops_budget=None, params_budget=None,
     topk=10, input_size=224, num_classes=1000, seed=0)
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.))  # unused; mmengine wants one

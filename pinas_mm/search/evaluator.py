@@ -1,7 +1,7 @@
 """Candidate evaluation = BN recalibration of the path + a scorer."""
 import itertools
 import random
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Union
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from pinas_mm.engine.sharding import BatchShards, gather_rows, sum_rows
 from pinas_mm.registry import SCORERS
 from pinas_mm.space import Arch
+from .batch_cache import DEFAULT_MAX_BYTES, BatchCache, build_batch_cache
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -26,6 +27,25 @@ def supernet_of(model: nn.Module) -> nn.Module:
         raise TypeError(f'Search needs a model whose backbone is pinas_mm.PiNASSuperNet; '
                         f'got {type(backbone).__name__}.')
     return backbone
+
+
+def eval_mode(model: nn.Module):
+    """``model.eval()``, skipped when no module is in train mode (the walk through the
+    ``train`` overrides of a supernet's ~10^3 modules costs more than a small path's
+    forward share). Returns ``(modules, their previous training flags)`` for
+    :func:`restore_modes`."""
+    modules = list(model.modules())
+    modes = [m.training for m in modules]
+    if any(modes):
+        model.eval()
+    return modules, modes
+
+
+def restore_modes(modules: List[nn.Module], modes: List[bool]) -> None:
+    """Set each module's ``training`` flag back to ``modes`` (only the changed ones)."""
+    for m, mode in zip(modules, modes):
+        if m.training != mode:
+            m.training = mode
 
 
 def _rng_state():
@@ -71,7 +91,7 @@ def seeded_batches(dataloader, num_batches: Optional[int], seed: int = 0) -> Ite
 
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, arch: Arch, dataloader, num_batches: int,
-                   seed: int = 0) -> int:
+                   seed: int = 0, batch_cache: Optional[BatchCache] = None) -> int:
     """Precise BN for one path: reset the path's BN statistics and set them to the
     average of per-batch statistics (mean, unbiased variance) over the first
     ``num_batches`` batches of one pass over ``dataloader``, each batch weighted by its
@@ -83,7 +103,10 @@ def recalibrate_bn(model: nn.Module, arch: Arch, dataloader, num_batches: int,
     ``b % world_size``, no padding, no repeats); the per-batch statistics are gathered
     and averaged in batch order, so the result is the same for any number of ranks.
     Raises ``ValueError`` (on every rank, before any work) when the data has fewer than
-    ``num_batches`` batches. Returns the number of batches used (over all ranks)."""
+    ``num_batches`` batches. Returns the number of batches used (over all ranks).
+
+    With a ``batch_cache`` (:class:`~pinas_mm.search.batch_cache.BatchCache`) the
+    batches come from its stream ``'recal'`` (bit-identical to streaming them)."""
     model = unwrap(model)
     supernet = supernet_of(model)
     shards = BatchShards(dataloader, num_batches,
@@ -99,31 +122,31 @@ def recalibrate_bn(model: nn.Module, arch: Arch, dataloader, num_batches: int,
         raise ValueError('BN recalibration needs per-batch statistics, but the path has '
                          'SyncBatchNorm layers (sync_bn / norm_cfg SyncBN): build the '
                          "search model with norm_cfg=dict(type='BN').")
-    saved = [(bn.momentum, bn.training) for bn in bns]
-    was_training = model.training
-    model.eval()
+    saved = [bn.momentum for bn in bns]
+    modules, modes = eval_mode(model)
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = 1.0  # running stats := this batch's statistics
         bn.train()
     rows, keys = [], []
     try:
-        for b, data in shards.iterate(seed):
+        batches = (shards.iterate(seed) if batch_cache is None
+                   else batch_cache.iterate('recal', shards, seed))
+        for b, data in batches:
             data = model.data_preprocessor(data, False)
             inputs = data['inputs']
             if isinstance(inputs, (list, tuple)):  # multi-view data: the first view
                 inputs = inputs[0]
             supernet(inputs)
             n = inputs.shape[0]
-            stats = torch.cat([t.double().view(-1) for bn in bns
-                               for t in (bn.running_mean, bn.running_var)])
+            stats = torch.cat([t.view(-1) for bn in bns
+                               for t in (bn.running_mean, bn.running_var)]).double()
             rows.append(torch.cat([stats * n, stats.new_tensor([n])]))
             keys.append(b)
     finally:
-        model.train(was_training)  # first: it would reset the BN flags restored below
-        for bn, (momentum, training) in zip(bns, saved):
+        restore_modes(modules, modes)  # every module's train/eval flag as before
+        for bn, momentum in zip(bns, saved):
             bn.momentum = momentum
-            bn.train(training)
     width = 2 * sum(bn.num_features for bn in bns) + 1
     device = bns[0].running_mean.device if bns else torch.device('cpu')
     local = torch.stack(rows) if rows else torch.zeros(0, width, dtype=torch.float64,
@@ -146,17 +169,43 @@ class BaseScorer:
     the data are the batches one process would draw (the first ``num_batches``, all by
     default), dealt out to the ranks without padding (:class:`BatchShards`), and the
     per-batch (per-image for kNN) results are gathered in that order before reducing,
-    so the score is the same for 1, 2 or 3 ranks."""
+    so the score is the same for 1, 2 or 3 ranks.
 
-    def __init__(self, dataloader, num_batches: Optional[int] = None, seed: int = 0):
+    Args:
+        dataloader: the scoring data (a built loader or a dataloader config).
+        num_batches: the first ``num_batches`` batches (over all ranks); all by default.
+        seed: seeds the random transforms of every batch (:meth:`BatchShards.iterate`).
+        cache_batches: keep the decoded, augmented batches of this rank in memory across
+            candidates (:class:`~pinas_mm.search.batch_cache.BatchCache`), the scoring
+            batches and, through :class:`CandidateEvaluator`, the BN recalibration
+            batches; ``False``: decode and augment them again for every candidate.
+            Scores are bit-identical either way.
+        cache_max_bytes / cache_max_batches: the cache's bound per rank (bytes of
+            tensors / batches, ``None``: none; default 2 GiB); past it the remaining
+            batches are streamed. ``TypeError`` / ``ValueError`` for a bad value.
+    """
+
+    def __init__(self, dataloader, num_batches: Optional[int] = None, seed: int = 0,
+                 cache_batches: bool = True,
+                 cache_max_bytes: Optional[int] = DEFAULT_MAX_BYTES,
+                 cache_max_batches: Optional[int] = None):
+        self.batch_cache = build_batch_cache(cache_batches, cache_max_bytes,
+                                             cache_max_batches)
         self.dataloader = _build_loader(dataloader)
         self.num_batches = num_batches
         self.seed = seed
 
+    def iterate(self, name: str, shards: BatchShards):
+        """``(global batch number, batch)`` of ``shards`` on this rank, seeded with
+        ``self.seed``: from the batch cache's stream ``name`` when caching is on."""
+        if self.batch_cache is None:
+            return shards.iterate(self.seed)
+        return self.batch_cache.iterate(name, shards, self.seed)
+
     def batches(self):
         """``(global batch number, batch)`` of this rank (seeded, see
-        :meth:`BatchShards.iterate`)."""
-        return BatchShards(self.dataloader, self.num_batches).iterate(self.seed)
+        :meth:`BatchShards.iterate`; cached, see :meth:`iterate`)."""
+        return self.iterate('score', BatchShards(self.dataloader, self.num_batches))
 
     def __call__(self, model: nn.Module) -> float:
         raise NotImplementedError
@@ -184,7 +233,7 @@ class LinearProbeScorer(BaseScorer):
     @torch.no_grad()
     def __call__(self, model):
         model = unwrap(model)
-        model.eval()
+        eval_mode(model)
         rows, keys = [], []
         for b, data in self.batches():
             data = model.data_preprocessor(data, False)
@@ -210,7 +259,7 @@ class SelfSupLossScorer(BaseScorer):
     @torch.no_grad()
     def __call__(self, model):
         model = unwrap(model)
-        model.eval()
+        eval_mode(model)
         supernet = supernet_of(model)
         rows, keys = [], []
         for b, data in self.batches():
@@ -235,19 +284,19 @@ class KNNScorer(BaseScorer):
     exactly once, in the single-process order, whatever the number of ranks."""
 
     def __init__(self, dataloader, memory_dataloader, k: int = 20, temperature: float = 0.07,
-                 num_batches: Optional[int] = None, seed: int = 0):
-        super().__init__(dataloader, num_batches, seed)
+                 num_batches: Optional[int] = None, seed: int = 0, **cache_cfg):
+        super().__init__(dataloader, num_batches, seed, **cache_cfg)
         self.memory_dataloader = _build_loader(memory_dataloader)
         self.k = k
         self.temperature = temperature
 
     @torch.no_grad()
-    def _features(self, model, shards: BatchShards):
+    def _features(self, model, shards: BatchShards, name: str):
         """``(features [N, C] L2-normalised, labels [N])`` of every image of ``shards``
         over all ranks, in single-process order."""
         supernet = supernet_of(model)
         rows, keys = [], []
-        for b, data in shards.iterate(self.seed):
+        for b, data in self.iterate(name, shards):
             data = model.data_preprocessor(data, False)
             inputs = data['inputs']
             inputs = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
@@ -265,9 +314,11 @@ class KNNScorer(BaseScorer):
     @torch.no_grad()
     def __call__(self, model):
         model = unwrap(model)
-        model.eval()
-        bank, bank_labels = self._features(model, BatchShards(self.memory_dataloader))
-        query, labels = self._features(model, BatchShards(self.dataloader, self.num_batches))
+        eval_mode(model)
+        bank, bank_labels = self._features(model, BatchShards(self.memory_dataloader),
+                                           'knn_memory')
+        query, labels = self._features(model, BatchShards(self.dataloader, self.num_batches),
+                                       'score')
         sim = query @ bank.t()
         k = min(self.k, bank.shape[0])
         top_sim, top_idx = sim.topk(k, dim=1)
@@ -278,11 +329,15 @@ class KNNScorer(BaseScorer):
 
 
 class CandidateEvaluator:
-    """Evaluate one arch: set the path, recalibrate BN, score; plus cached complexity."""
+    """Evaluate one arch: set the path, recalibrate BN, score; plus cached complexity.
+
+    The recalibration batches are cached in ``batch_cache`` (default: the scorer's
+    ``batch_cache``, i.e. the scorer config's ``cache_batches`` switch and bound apply to
+    both; ``None`` when the scorer has none)."""
 
     def __init__(self, model, recal_dataloader, scorer: BaseScorer, recal_batches: int,
                  space='resnest50', input_size: int = 224, num_classes: int = 1000,
-                 seed: int = 0):
+                 seed: int = 0, batch_cache: Union[BatchCache, None, str] = 'scorer'):
         self.model = model
         self.recal_dataloader = recal_dataloader
         self.scorer = scorer
@@ -291,6 +346,12 @@ class CandidateEvaluator:
         self.input_size = input_size
         self.num_classes = num_classes
         self.seed = seed
+        if isinstance(batch_cache, str):
+            if batch_cache != 'scorer':
+                raise ValueError(f"batch_cache={batch_cache!r}: give 'scorer' (the "
+                                 f"scorer's cache), a BatchCache or None.")
+            batch_cache = getattr(scorer, 'batch_cache', None)
+        self.batch_cache = batch_cache
 
     def complexity(self, arch: Arch) -> Dict[str, int]:
         from pinas_mm.models.complexity import arch_complexity
@@ -298,5 +359,6 @@ class CandidateEvaluator:
         return dict(flops=flops, params=params)
 
     def __call__(self, arch: Arch) -> float:
-        recalibrate_bn(self.model, arch, self.recal_dataloader, self.recal_batches, self.seed)
+        recalibrate_bn(self.model, arch, self.recal_dataloader, self.recal_batches, self.seed,
+                       self.batch_cache)
         return self.scorer(self.model)
