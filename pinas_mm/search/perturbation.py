@@ -1,7 +1,8 @@
 """Perturbation-based progressive selection (DARTS-PT) on a single-path supernet.
 
-DARTS-PT (PAPERS.md, section 2) on the Pi-NAS supernet: an "edge" is one of the 16
-blocks, and "removing op c" means sampling that block only among its other allowed
+DARTS-PT (PAPERS.md, section 2) on a single-path supernet of any space: an "edge" is
+one block of the space (one of the 16 ResNeSt blocks, or one of the 6 NAS-Bench-201 cell
+edges), and "removing op c" means sampling that block only among its other allowed
 candidates. The supernet score with c removed is the mean score (BN recalibration + the
 scorer, :class:`~pinas_mm.search.CandidateEvaluator`) of ``num_paths`` paths drawn
 uniformly from the allowed sets with c excluded at that block. The block is fixed to the
@@ -33,11 +34,11 @@ Pieces (each usable alone):
   undecided block; stored estimates are never recomputed.
 * :class:`PerturbationSelector`: the algorithm over an ``evaluate(arch) -> score``
   callable (a fake one in tests), with an optional tuner.
-* :func:`restrict_paths`: the context manager progressive tuning runs in. It shadows
-  ``sample_arch`` / ``sample_disjoint_archs`` of the supernet *instance* with versions
-  bound to ``allowed`` (intersected with any ``allowed`` the caller passes), so the
-  unchanged training code of ``pinas_mm.PiNAS`` and ``pinas_mm.SupernetClassifier``
-  samples only inside the allowed sets; leaving the context removes the shadows.
+* :func:`restrict_paths`: the context manager progressive tuning runs in. It sets the
+  supernet's own per-block allowed candidates (``set_allowed``), which its samplers read
+  (intersected with any ``allowed`` the caller passes), so the unchanged training code of
+  ``pinas_mm.PiNAS`` and ``pinas_mm.SupernetClassifier`` samples only inside the allowed
+  sets; leaving the context restores the previous restriction.
 * :class:`PerturbationLoop` (``pinas_mm.PerturbationLoop``): the mmengine loop of
   ``tools/search.py``. It reuses SearchLoop's input checks, evaluator and report
   (``results.csv``, ``best_arch.yaml`` for ``tools/export_subnet.py --from-search``) and
@@ -96,46 +97,23 @@ def sample_paths(allowed: Sequence[Sequence[int]], block: int, removed: int, num
 def restrict_paths(supernet, allowed: Sequence[Sequence[int]]):
     """Within the context, every path the supernet samples lies in ``allowed``.
 
-    Shadows the instance's ``sample_arch`` and ``sample_disjoint_archs`` (what
-    ``PiNAS.sample_paths`` and ``SupernetClassifier.loss`` call) with the class methods
-    bound to ``allowed`` (intersected per block with an ``allowed`` a caller passes); the
-    shadows are removed on exit. No file of the models changes.
+    Sets the supernet's own per-block restriction (``set_allowed``, the
+    ``allowed_candidates`` state of
+    :class:`~pinas_mm.models.backbones.path_sampling.PathSamplingMixin`) that its
+    ``sample_arch`` and ``sample_disjoint_archs`` read (what ``PiNAS.sample_paths`` and
+    ``SupernetClassifier.loss`` call; an ``allowed`` a caller passes is intersected with
+    it), and puts the previous restriction back on exit. Any space whose supernet mixes
+    in ``PathSamplingMixin`` works the same way (ResNeSt blocks, NAS-Bench-201 edges).
     """
-    cls = type(supernet)
-    num_blocks = supernet.space.num_blocks
-    fixed = [sorted(set(int(c) for c in a)) for a in allowed]
-    if len(fixed) != num_blocks or not all(fixed):
-        raise ValueError(f'Invalid allowed={allowed!r}: expected {num_blocks} non-empty '
-                         'lists of candidate indices.')
-
-    def merged(other):
-        if other is None:
-            return fixed
-        out = [[c for c in a if c in set(b)] for a, b in zip(fixed, other)]
-        empty = [i for i, a in enumerate(out) if not a]
-        if empty:
-            raise ValueError(f'No candidate is allowed at blocks {empty}: the caller\'s '
-                             f'allowed sets {[list(other[i]) for i in empty]} and the '
-                             f'restriction {[fixed[i] for i in empty]} do not intersect.')
-        return out
-
-    def sample_arch(rng=None, allowed=None):
-        return cls.sample_arch(supernet, rng, allowed=merged(allowed))
-
-    def sample_disjoint_archs(rng=None, allowed=None):
-        return cls.sample_disjoint_archs(supernet, rng, allowed=merged(allowed))
-
-    names = ('sample_arch', 'sample_disjoint_archs')
-    shadowed = {n: supernet.__dict__[n] for n in names if n in supernet.__dict__}
-    supernet.__dict__['sample_arch'] = sample_arch
-    supernet.__dict__['sample_disjoint_archs'] = sample_disjoint_archs
+    if not hasattr(supernet, 'set_allowed'):
+        raise TypeError(f'{type(supernet).__name__} holds no allowed candidates (no '
+                        'set_allowed): DARTS-PT needs a supernet with PathSamplingMixin, '
+                        'e.g. pinas_mm.PiNASSuperNet or pinas_mm.NB201SuperNet.')
+    previous = supernet.set_allowed(allowed)
     try:
         yield supernet
     finally:
-        for n in names:
-            supernet.__dict__.pop(n, None)
-            if n in shadowed:
-                supernet.__dict__[n] = shadowed[n]
+        supernet.set_allowed(previous)
 
 
 # ------------------------------------------------------------------------------ storage

@@ -24,7 +24,6 @@ edge (one path = one arch, shared by all cells as in the benchmark);
 :class:`NB201Net` holds only the chosen ops. :func:`inherit_nb201_state` maps a supernet
 state to a subnet state, so the path's output equals the subnet's output.
 """
-import random
 import re
 from collections import OrderedDict
 from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
@@ -35,6 +34,7 @@ from mmengine.model import BaseModule
 
 from pinas_mm.registry import MODELS
 from pinas_mm.space import Arch, ArchLike, NB201Space
+from .path_sampling import PathSamplingMixin
 
 
 class ReLUConvBN(nn.Module):
@@ -191,12 +191,13 @@ class NB201Net(_NB201Base):
 
 
 @MODELS.register_module()
-class NB201SuperNet(_NB201Base):
+class NB201SuperNet(PathSamplingMixin, _NB201Base):
     """All 5 ops on every edge; runs one path (one op per edge, all cells alike).
 
     Same path interface as ``PiNASSuperNet``: ``set_arch``, ``sample_arch``,
-    ``sample_disjoint_archs`` (two paths differing on every edge), ``path_modules``
-    (for BN recalibration) and ``path_state_keys``.
+    ``sample_disjoint_archs`` (two paths differing on every edge, both inside the
+    per-edge restriction ``allowed_candidates`` of :class:`PathSamplingMixin`),
+    ``path_modules`` (for BN recalibration) and ``path_state_keys``.
     """
 
     def __init__(self, space='nb201', out_indices=(2, ), init_cfg=None):
@@ -217,23 +218,6 @@ class NB201SuperNet(_NB201Base):
                 edge.choice = c
         self._arch = arch
         return arch
-
-    def sample_arch(self, rng: Optional[random.Random] = None,
-                    allowed: Optional[Sequence[Sequence[int]]] = None) -> Arch:
-        """Uniform random path (``allowed[e]``: the ops edge e may take)."""
-        rng = rng or random
-        allowed = allowed or [range(self.space.num_choices)] * self.space.num_blocks
-        return self.space.arch([rng.choice(list(a)) for a in allowed])
-
-    def sample_disjoint_archs(self, rng: Optional[random.Random] = None,
-                              allowed: Optional[Sequence[Sequence[int]]] = None
-                              ) -> Tuple[Arch, Arch]:
-        """Two paths differing on every edge (an edge restricted to one op keeps it)."""
-        rng = rng or random
-        allowed = allowed or [range(self.space.num_choices)] * self.space.num_blocks
-        pairs = [rng.sample(list(a), 2) if len(a) > 1 else [a[0], a[0]] for a in allowed]
-        return (self.space.arch([p[0] for p in pairs]),
-                self.space.arch([p[1] for p in pairs]))
 
     def path_modules(self, arch: Optional[ArchLike] = None) -> List[nn.Module]:
         """Modules a path uses: stem, reduction blocks, each edge's chosen op, lastact."""

@@ -7,7 +7,7 @@ bottleneck; only the per-block choice of bottleneck is new here.
 import contextlib
 import math
 import random
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -18,6 +18,7 @@ from mmpretrain.models.backbones.resnet import ResNet
 
 from pinas_mm.registry import MODELS
 from pinas_mm.space import Arch, ArchLike, BlockSetting, SearchSpace
+from .path_sampling import PathSamplingMixin
 
 
 def step_rng(seed: int, step: int) -> random.Random:
@@ -298,12 +299,13 @@ class PiNASResNeSt(_PiNASBase):
 
 
 @MODELS.register_module()
-class PiNASSuperNet(_PiNASBase):
+class PiNASSuperNet(PathSamplingMixin, _PiNASBase):
     """The Pi-NAS supernet: every candidate of every block; runs one path at a time.
 
     ``set_arch`` fixes the path; ``sample_arch`` draws one uniformly (optionally
     restricted per block, e.g. by perturbation-based selection);
-    ``sample_disjoint_archs`` draws two paths that differ in every block.
+    ``sample_disjoint_archs`` draws two paths that differ in every block; both read the
+    per-block restriction ``allowed_candidates`` (:class:`PathSamplingMixin`).
     """
 
     def __init__(self, space='resnest50', **kwargs):
@@ -327,26 +329,6 @@ class PiNASSuperNet(_PiNASBase):
             block.choice = c
         self._arch = arch
         return arch
-
-    def sample_arch(self, rng: Optional[random.Random] = None,
-                    allowed: Optional[Sequence[Sequence[int]]] = None) -> Arch:
-        """Uniform random path (``allowed[i]``: the candidates block i may take)."""
-        rng = rng or random
-        allowed = allowed or [range(self.space.num_choices)] * self.space.num_blocks
-        return self.space.arch([rng.choice(list(a)) for a in allowed])
-
-    def sample_disjoint_archs(self, rng: Optional[random.Random] = None,
-                              allowed: Optional[Sequence[Sequence[int]]] = None
-                              ) -> Tuple[Arch, Arch]:
-        """Two paths differing in every block (two distinct candidates per block).
-
-        A block restricted to a single candidate (``allowed``) takes it in both paths.
-        """
-        rng = rng or random
-        allowed = allowed or [range(self.space.num_choices)] * self.space.num_blocks
-        pairs = [rng.sample(list(a), 2) if len(a) > 1 else [a[0], a[0]] for a in allowed]
-        return (self.space.arch([p[0] for p in pairs]),
-                self.space.arch([p[1] for p in pairs]))
 
     def path_modules(self, arch: Optional[ArchLike] = None) -> List[nn.Module]:
         """The modules a path uses: stem, each block's chosen candidate and downsample."""
