@@ -1,6 +1,6 @@
 # NTAA per-domain adaptation to a second tiny domain: classification crops of the tiny
 # COCO data (3 classes: circle, square, triangle on textured scenes; 157 train / 45 val
-# crops, 64x64), derived once by the `prepare` stage (tools/adapt_domain.py coco_crops:
+# crops, 64x64), derived once by the `prepare` stage (pinas_mm.orchestration.ntaa.coco_crops:
 # each instance box + 15% margin, squared, resized) into an ImageNet-format folder that
 # mmpretrain's CustomDataset reads like the tiny ImageNet data (meta/{train,val}.txt).
 #   python tools/adapt_domain.py configs/ntaa/ntaa_pinas-tiny_adapt-probe-search_tiny-coco-crops.py \
