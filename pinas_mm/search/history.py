@@ -16,18 +16,35 @@ package) and retried on the "already exists" / duplicate-key errors a server dat
 can raise when another process creates the same objects at that instant; SQLite waits up
 to ``SQLITE_TIMEOUT`` seconds for another writer's lock (its busy timeout) and a write
 that still finds the database locked is retried.
+
+**Claims (several workers sharing one history).** A worker claims an arch before it
+evaluates it (:meth:`SearchHistory.claim`): one row of the table ``pinas_mm_claims`` in the
+same database, keyed by (study, arch), so two workers can never hold the same arch. A claim
+carries the holder's worker id and a heartbeat time that the holder refreshes every few
+seconds (:meth:`SearchHistory.heartbeat`, from a background thread, see
+:mod:`pinas_mm.search.driver`). A claim whose heartbeat is older than ``claim_timeout``
+seconds has expired and any worker may take it over (compare-and-swap on a version
+column); so does a claim whose holder ran on this machine (same hostname, boot id and pid
+namespace) and whose process no longer exists. Times come from the database server's clock
+(SQLite: this machine's), so workers on several machines need no synchronised clocks.
+:meth:`SearchHistory.finish` records the result only while the worker still holds the
+claim, then marks the claim done; a worker killed between the two leaves a record and a
+running claim, which the next worker that takes the claim over just closes.
 """
 import csv
 import json
 import math
 import os
 import os.path as osp
+import socket
+import threading
 import time
 import warnings
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import optuna
+import sqlalchemy as sa
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
@@ -40,6 +57,88 @@ _RESERVED = ('arch', 'score')
 SQLITE_TIMEOUT = 60.0
 #: attempts of a storage creation / write that met a concurrent process's transaction
 _ATTEMPTS = 8
+#: default seconds without a heartbeat after which a claim expires
+CLAIM_TIMEOUT = 60.0
+
+#: One row per (study, arch) ever claimed. ``state``: ``running`` (being evaluated),
+#: ``done`` (recorded), ``released`` (its worker gave it up after an error); ``slot`` (one of
+#: the search's ``num_candidates``, see :meth:`SearchHistory.claim`); ``version``
+#: grows on every change (the compare-and-swap of a takeover); times are seconds since the
+#: epoch on the database's clock.
+_CLAIMS_META = sa.MetaData()
+CLAIMS = sa.Table(
+    'pinas_mm_claims', _CLAIMS_META,
+    sa.Column('study', sa.String(255), primary_key=True),
+    sa.Column('arch', sa.String(255), primary_key=True),
+    sa.Column('state', sa.String(16), nullable=False),
+    sa.Column('worker', sa.String(255), nullable=False),
+    sa.Column('machine', sa.String(255), nullable=False),
+    sa.Column('pid', sa.Integer, nullable=False),
+    sa.Column('claimed_at', sa.Float, nullable=False),
+    sa.Column('heartbeat', sa.Float, nullable=False),
+    sa.Column('slot', sa.Integer, nullable=True),
+    sa.Column('version', sa.Integer, nullable=False),
+    sa.Column('takeovers', sa.Integer, nullable=False),
+    sa.Column('previous_worker', sa.String(255), nullable=True),
+    sa.UniqueConstraint('study', 'slot', name='pinas_mm_claims_slot'),
+)
+_FULL = object()
+
+
+def machine_id() -> str:
+    """This machine as seen by process ids: ``hostname/boot-id/pid-namespace`` (Linux; the
+    hostname alone elsewhere). Two processes with the same machine id can tell whether the
+    other's pid still exists."""
+    parts = [socket.gethostname()]
+    try:
+        with open('/proc/sys/kernel/random/boot_id') as f:
+            parts.append(f.read().strip())
+        parts.append(os.readlink('/proc/self/ns/pid'))
+    except OSError:
+        pass
+    return '/'.join(parts)[:255]
+
+
+def default_worker_id() -> str:
+    """``hostname-pid``: unique among the live workers of a search."""
+    return f'{socket.gethostname()}-{os.getpid()}'
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine exists and is not a zombie."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OverflowError, ValueError):
+        return False
+    try:
+        with open(f'/proc/{int(pid)}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (OSError, IndexError):
+        return True
+
+
+def _arch_key(arch: Arch) -> str:
+    """The claims table's text of an arch: its digits, comma-separated when a choice has
+    two digits (so the text is unambiguous)."""
+    return str(arch) if all(c < 10 for c in arch) else ','.join(str(c) for c in arch)
+
+
+def _db_clock(conn) -> float:
+    """Seconds since the epoch on the database server's clock."""
+    name = conn.dialect.name
+    if name == 'sqlite':
+        query = "SELECT (julianday('now') - 2440587.5) * 86400.0"
+    elif name == 'postgresql':
+        query = 'SELECT extract(epoch from clock_timestamp())'
+    elif name in ('mysql', 'mariadb'):
+        query = 'SELECT UNIX_TIMESTAMP(NOW(6))'
+    else:
+        return time.time()
+    return float(conn.execute(sa.text(query)).scalar())
 
 
 def _sqlite_file(url: Optional[str]) -> Optional[str]:
@@ -109,6 +208,12 @@ class SearchHistory:
         num_blocks, num_choices: the space; a reopened study must have been created with
             the same.
         direction: ``'maximize'`` or ``'minimize'`` the score; a reopened study must match.
+        claim_timeout: seconds without a heartbeat after which a claim expires (see the
+            module docstring); the holders' heartbeat interval must be well below it.
+        clock: ``() -> seconds`` used for claim times instead of the database's clock
+            (tests use a fake clock).
+        machine: this process's machine id for recognising dead local holders (default
+            :func:`machine_id`).
 
     Reads refresh from the storage first, so records added by other processes sharing the
     study appear; duplicates are refused on :meth:`add` against the refreshed records
@@ -118,10 +223,20 @@ class SearchHistory:
 
     def __init__(self, storage: Any = 'sqlite:///search.db', study_name: str = 'search',
                  num_blocks: int = NUM_BLOCKS, num_choices: int = NUM_CHOICES,
-                 direction: str = 'maximize'):
+                 direction: str = 'maximize', claim_timeout: float = CLAIM_TIMEOUT,
+                 clock: Optional[Callable[[], float]] = None, machine: Optional[str] = None):
         if direction not in ('maximize', 'minimize'):
             raise ValueError(f"Invalid direction={direction!r}: expected 'maximize' or "
                              "'minimize'.")
+        try:
+            claim_timeout = float(claim_timeout)
+        except (TypeError, ValueError):
+            claim_timeout = float('nan')
+        if not claim_timeout > 0:
+            raise ValueError(f'Invalid claim_timeout={claim_timeout!r}: expected seconds > 0.')
+        self.claim_timeout = claim_timeout
+        self._clock = clock
+        self.machine = machine or machine_id()
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.num_blocks = int(num_blocks)
         self.num_choices = int(num_choices)
@@ -134,9 +249,11 @@ class SearchHistory:
             from filelock import FileLock
             with FileLock(db_file + '.lock', timeout=10 * SQLITE_TIMEOUT):
                 self._open(storage, space)
+                self._open_claims()
         else:
             _retry(lambda: self._open(storage, space),
                    f'Opening study {study_name!r} in {self.storage_url!r}')
+            _retry(self._open_claims, f'Creating the claims table in {self.storage_url!r}')
         stored = self.study.direction.name.lower()
         if stored != direction:
             raise ValueError(f'Study {study_name!r} in {self.storage_url!r} was created with '
@@ -164,6 +281,21 @@ class SearchHistory:
                                          direction=self.direction, load_if_exists=True)
         if _SPACE_KEY not in self.study.user_attrs:
             self.study.set_user_attr(_SPACE_KEY, space)
+
+    def _open_claims(self) -> None:
+        """The engine of the claims table (the study's own database when it has one, else
+        a private in-memory SQLite database) and the table itself."""
+        storage = getattr(self.study, '_storage', None)
+        backend = getattr(storage, '_backend', storage)
+        engine = getattr(backend, 'engine', None)
+        if engine is None:  # an in-memory study: claims live (and die) with this process
+            engine = sa.create_engine('sqlite://', poolclass=sa.pool.StaticPool,
+                                      connect_args={'check_same_thread': False})
+        self._claims_engine = engine
+        # one claims operation at a time per process (the heartbeat thread and the loop;
+        # an in-memory database has one shared connection)
+        self._claims_lock = threading.Lock()
+        _CLAIMS_META.create_all(engine, tables=[CLAIMS], checkfirst=True)
 
     @staticmethod
     def _storage_url(storage: Any) -> Optional[str]:
@@ -221,6 +353,209 @@ class SearchHistory:
         value = _jsonable(value, f'meta {key!r}')
         _retry(lambda: self.study.set_user_attr(key, value),
                f'Setting meta {key!r} in {self.storage_url!r}')
+
+    # ----------------------------------------------------------------------------- claims
+    def _claims_op(self, fn, what: str, conflict: Any = None):
+        """``fn(conn, now)`` in one transaction, retried while other processes hold the
+        database (SQLite busy, deadlocks). With ``conflict`` given, an integrity error
+        (the row exists) rolls the transaction back and returns ``conflict``."""
+        def attempt():
+            try:
+                with self._claims_lock, self._claims_engine.begin() as conn:
+                    now = self._clock() if self._clock is not None else _db_clock(conn)
+                    return fn(conn, float(now))
+            except sa.exc.IntegrityError:
+                if conflict is None:
+                    raise
+                return conflict
+        return _retry(attempt, f'{what} in {self.storage_url!r}')
+
+    def _where(self, arch: Optional[Arch] = None):
+        cond = CLAIMS.c.study == self.study_name
+        return cond if arch is None else sa.and_(cond, CLAIMS.c.arch == _arch_key(arch))
+
+    def _expired(self, row, now: float) -> bool:
+        """A running claim nobody keeps alive: no heartbeat for ``claim_timeout`` seconds,
+        or its holder ran on this machine and its process is gone."""
+        if now - row.heartbeat > self.claim_timeout:
+            return True
+        return row.machine == self.machine and row.pid != os.getpid() and \
+            not pid_alive(row.pid)
+
+    def _parse_key(self, key: str) -> Arch:
+        parts = key.split(',') if ',' in key else list(key)
+        return Arch(tuple(int(c) for c in parts), self.num_blocks, self.num_choices)
+
+    def claim(self, arch: ArchLike, worker: str, limit: Optional[int] = None) -> bool:
+        """Claim ``arch`` for ``worker`` before evaluating it.
+
+        True when the arch was free (never claimed), released, or held by a claim that
+        expired (a takeover: ``takeovers`` + 1, ``previous_worker`` kept); False when it is
+        recorded already, another worker holds a live claim (or won the race for it), or
+        ``limit`` is reached.
+
+        ``limit`` (the search's ``num_candidates``) bounds records + running claims: each
+        claim then takes one of ``limit`` slots (unique per study, kept when the claim is
+        done or taken over, freed when it is released; records without a claim use slots
+        too), so workers racing for the last candidates never claim more than that.
+        """
+        arch = Arch.parse(arch, self.num_blocks, self.num_choices)
+        if not isinstance(worker, str) or not worker or len(worker) > 255:
+            raise ValueError(f'Invalid worker={worker!r}: expected a non-empty string of at '
+                             'most 255 characters.')
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise ValueError(f'Invalid limit={limit!r}: expected an int or None.')
+        self.refresh()
+        if arch in self._index:
+            return False
+        recorded = {_arch_key(a) for a in self._index}
+        key = _arch_key(arch)
+
+        def free_slot(conn):
+            """The lowest free slot, None without a limit, _FULL when none is left."""
+            if limit is None:
+                return None
+            rows = conn.execute(sa.select(CLAIMS.c.arch, CLAIMS.c.slot).where(sa.and_(
+                self._where(), CLAIMS.c.slot.is_not(None)))).all()
+            used = {r.slot for r in rows}
+            capacity = limit - len(recorded - {r.arch for r in rows})
+            return next((s for s in range(capacity) if s not in used), _FULL)
+
+        def insert(conn, now):
+            if conn.execute(sa.select(CLAIMS.c.state).where(self._where(arch))).first():
+                return 'conflict'  # claimed before: a takeover?
+            slot = free_slot(conn)
+            if slot is _FULL:
+                return 'full'
+            conn.execute(CLAIMS.insert().values(
+                study=self.study_name, arch=key, state='running', worker=worker,
+                machine=self.machine, pid=os.getpid(), claimed_at=now, heartbeat=now,
+                slot=slot, version=0, takeovers=0, previous_worker=None))
+            return 'inserted'
+
+        def take_over(conn, now):
+            old = conn.execute(sa.select(CLAIMS).where(self._where(arch))).first()
+            if old is None:
+                return 'retry'  # the insert met another claim's slot, not this arch
+            if old.state == 'done' or (old.state == 'running' and not self._expired(old, now)):
+                return 'refused'
+            slot = old.slot if old.slot is not None else free_slot(conn)
+            if slot is _FULL:
+                return 'refused'
+            res = conn.execute(
+                CLAIMS.update().where(sa.and_(self._where(arch),
+                                              CLAIMS.c.version == old.version))
+                .values(state='running', worker=worker, machine=self.machine, pid=os.getpid(),
+                        claimed_at=now, heartbeat=now, slot=slot, version=old.version + 1,
+                        takeovers=old.takeovers + 1, previous_worker=old.worker))
+            return 'inserted' if res.rowcount == 1 else 'refused'
+
+        for _ in range(_ATTEMPTS):
+            outcome = self._claims_op(insert, f'Claiming arch {arch}', conflict='conflict')
+            if outcome == 'conflict':  # the arch or the slot is taken: a takeover?
+                outcome = self._claims_op(take_over, f'Taking over the claim of arch {arch}',
+                                          conflict='retry')
+            if outcome != 'retry':
+                return outcome == 'inserted'
+        return False
+
+    def heartbeat(self, worker: str) -> int:
+        """Refresh the heartbeat of every running claim ``worker`` holds; returns how many."""
+        def beat(conn, now):
+            return conn.execute(
+                CLAIMS.update().where(sa.and_(self._where(), CLAIMS.c.worker == worker,
+                                              CLAIMS.c.state == 'running'))
+                .values(heartbeat=now, version=CLAIMS.c.version + 1)).rowcount
+        return self._claims_op(beat, f'Heartbeat of worker {worker!r}')
+
+    def holds(self, arch: ArchLike, worker: str) -> bool:
+        """Whether ``worker`` holds the running claim of ``arch`` (an expired claim that no
+        one has taken over yet still counts)."""
+        arch = Arch.parse(arch, self.num_blocks, self.num_choices)
+
+        def check(conn, now):
+            row = conn.execute(sa.select(CLAIMS.c.worker, CLAIMS.c.state)
+                               .where(self._where(arch))).first()
+            return row is not None and row.state == 'running' and row.worker == worker
+        return self._claims_op(check, f'Reading the claim of arch {arch}')
+
+    def _close_claim(self, arch: Arch, worker: Optional[str], state: str) -> bool:
+        def close(conn, now):
+            cond = sa.and_(self._where(arch), CLAIMS.c.state == 'running')
+            if worker is not None:
+                cond = sa.and_(cond, CLAIMS.c.worker == worker)
+            values = dict(state=state, heartbeat=now, version=CLAIMS.c.version + 1)
+            if state == 'released':
+                values['slot'] = None
+            return conn.execute(CLAIMS.update().where(cond).values(**values)).rowcount == 1
+        return self._claims_op(close, f'Closing the claim of arch {arch}')
+
+    def release(self, arch: ArchLike, worker: str) -> bool:
+        """Give up ``worker``'s running claim of ``arch`` (an evaluation that failed), so
+        another worker may take it at once. True if the claim was held."""
+        arch = Arch.parse(arch, self.num_blocks, self.num_choices)
+        return self._close_claim(arch, worker, 'released')
+
+    def finish(self, arch: ArchLike, worker: str, score: float, **attrs) -> Optional[Dict]:
+        """Record ``worker``'s evaluation of its claimed ``arch`` (as :meth:`add`) and mark
+        the claim done; returns the record. Returns ``None`` and records nothing when the
+        worker no longer holds the claim (it expired and another worker took it over) or
+        the arch is recorded already; the claim is then left to its new holder."""
+        arch = Arch.parse(arch, self.num_blocks, self.num_choices)
+        if not self.holds(arch, worker):
+            return None
+        self.refresh()
+        if arch in self._index:
+            self._close_claim(arch, worker, 'done')
+            return None
+        record = self.add(arch, score, **attrs)
+        self._close_claim(arch, worker, 'done')
+        return record
+
+    def open_claims(self) -> Tuple[List[Arch], List[Arch]]:
+        """``(live, stale)``: archs not recorded yet whose claims are running and alive, and
+        those whose claims expired or were released (free to take over). Running claims of
+        archs already recorded (their worker died after recording) are closed here."""
+        self.refresh()
+        recorded = set(self._index)
+
+        def read(conn, now):
+            rows = conn.execute(sa.select(CLAIMS).where(sa.and_(
+                self._where(), CLAIMS.c.state.in_(('running', 'released'))))
+                .order_by(CLAIMS.c.claimed_at)).all()
+            live, stale, leftover = [], [], []
+            for row in rows:
+                arch = self._parse_key(row.arch)
+                if arch in recorded:
+                    if row.state == 'running':
+                        leftover.append(row)
+                elif row.state == 'released' or self._expired(row, now):
+                    stale.append(arch)
+                else:
+                    live.append(arch)
+            for row in leftover:
+                conn.execute(CLAIMS.update().where(sa.and_(
+                    self._where(self._parse_key(row.arch)), CLAIMS.c.version == row.version))
+                    .values(state='done', version=row.version + 1))
+            return live, stale
+        return self._claims_op(read, 'Reading the claims')
+
+    def claims(self) -> List[Dict]:
+        """Every claim row of this study (``arch`` as :class:`Arch`, ``state``, ``worker``,
+        ``machine``, ``pid``, ``claimed_at``, ``heartbeat``, ``version``, ``takeovers``,
+        ``previous_worker``) plus ``expired`` (running and expired now), oldest first."""
+        def read(conn, now):
+            rows = conn.execute(sa.select(CLAIMS).where(self._where())
+                                .order_by(CLAIMS.c.claimed_at)).all()
+            out = []
+            for row in rows:
+                d = dict(row._mapping)
+                d.pop('study')
+                d['arch'] = self._parse_key(d['arch'])
+                d['expired'] = row.state == 'running' and self._expired(row, now)
+                out.append(d)
+            return out
+        return self._claims_op(read, 'Reading the claims')
 
     # ------------------------------------------------------------------------------ reads
     def refresh(self) -> None:
@@ -326,6 +661,9 @@ class SearchHistory:
         engine = getattr(backend, 'engine', None)
         if engine is not None:
             engine.dispose()
+        claims_engine = getattr(self, '_claims_engine', None)
+        if claims_engine is not None and claims_engine is not engine:
+            claims_engine.dispose()
 
     def __enter__(self) -> 'SearchHistory':
         return self

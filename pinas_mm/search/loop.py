@@ -1,4 +1,6 @@
-"""The search as an mmengine loop: propose -> evaluate -> store, resumable."""
+"""The search as an mmengine loop: :func:`~pinas_mm.search.driver.run_search` (propose ->
+claim -> evaluate -> store) with the candidate evaluator; resumable, and several runs given
+one ``storage`` share the work."""
 import os.path as osp
 from typing import Dict, List, Optional
 
@@ -7,7 +9,9 @@ from mmengine.runner.loops import BaseLoop
 
 from pinas_mm.registry import LOOPS, SCORERS, STRATEGIES
 from pinas_mm.space import Arch, SearchSpace
+from .driver import HEARTBEAT_INTERVAL, run_search
 from .evaluator import CandidateEvaluator, supernet_of, unwrap
+from .history import CLAIM_TIMEOUT
 
 
 def _budget(value, name) -> Optional[tuple]:
@@ -53,14 +57,22 @@ class SearchLoop(BaseLoop):
         flops_budget / params_budget: a maximum, or ``[min, max]``; a candidate outside
             is never evaluated.
         storage: SQLAlchemy URL of the history; default ``sqlite:///<work_dir>/search.db``.
+            Several searches (processes, machines) given the same URL and study share the
+            work (``postgresql+psycopg://user@host/db`` across machines).
         input_size / num_classes: how FLOPs and params are counted.
+        worker_id: this search's id in the claims (default ``hostname-pid``).
+        heartbeat_interval: seconds between heartbeats of this search's claims.
+        claim_timeout: seconds without a heartbeat after which another search takes a
+            claim over.
     """
 
     def __init__(self, runner, dataloader, scorer: dict, strategy: dict,
                  num_candidates: int = 1000, recal_batches: int = 20,
                  flops_budget=None, params_budget=None, storage: Optional[str] = None,
                  study_name: str = 'search', topk: int = 10, input_size: int = 224,
-                 num_classes: int = 1000, seed: int = 0) -> None:
+                 num_classes: int = 1000, seed: int = 0, worker_id: Optional[str] = None,
+                 heartbeat_interval: float = HEARTBEAT_INTERVAL,
+                 claim_timeout: float = CLAIM_TIMEOUT) -> None:
         super().__init__(runner, dataloader)
         self.supernet = supernet_of(runner.model)
         self.space: SearchSpace = self.supernet.space
@@ -80,6 +92,8 @@ class SearchLoop(BaseLoop):
         self.study_name = study_name
         self.topk = topk
         self.input_size, self.num_classes = input_size, num_classes
+        self.worker_id = worker_id
+        self.heartbeat_interval, self.claim_timeout = heartbeat_interval, claim_timeout
         self._max_iters = num_candidates
         self._iter = 0
 
@@ -154,39 +168,52 @@ class SearchLoop(BaseLoop):
         broadcast_object_list(records)
         return records[0]
 
+    def _evaluate(self, arch: Arch):
+        """One candidate: its score and, as record attrs, its FLOPs and params."""
+        score = self.evaluator(arch)
+        return score, self.complexity(arch)
+
     def run(self):
         from .history import SearchHistory
         self.check_inputs()
         self.runner.call_hook('before_train')
         history = SearchHistory(self.storage, self.study_name, self.space.num_blocks,
-                                self.space.num_choices) if is_main_process() else None
+                                self.space.num_choices, claim_timeout=self.claim_timeout
+                                ) if is_main_process() else None
         records = self._load_records(history)
         done = len(records)
         self.runner.logger.info(
             f'Search: {done} evaluations found in {self.storage}, '
             f'{max(self.num_candidates - done, 0)} to go.')
         progress = _Progress(self.num_candidates, done, records) if is_main_process() else None
-        while len(records) < self.num_candidates:
-            pairs = [(Arch(r['arch'], self.space.num_blocks, self.space.num_choices),
-                      r['score']) for r in records]
-            arch = self.strategy.propose(pairs, 1)[0]
-            score = self.evaluator(arch)
-            rec = dict(arch=arch, score=score, **self.complexity(arch))
-            if history is not None:
-                history.add(arch, score, flops=rec['flops'], params=rec['params'])
-            records.append(rec)
-            self._iter = len(records)
+
+        def on_record(record, recorded):
+            self._iter = recorded
+            progress.update(record, recorded)
+
+        try:
+            records = run_search(self.strategy, self._evaluate, history, self.num_candidates,
+                                 worker=self.worker_id,
+                                 heartbeat_interval=self.heartbeat_interval,
+                                 sync=_broadcast, on_record=on_record)
+        finally:
             if progress is not None:
-                progress.update(rec)
-        if progress is not None:
-            progress.close()
+                progress.close()
         if is_main_process():
             from .report import write_search_report
             write_search_report(records, self.runner.work_dir, self.topk,
                                 logger=self.runner.logger, space=self.space.name,
                                 checkpoint=self.runner._load_from)
+            history.close()
         self.runner.call_hook('after_train')
         return self.runner.model
+
+
+def _broadcast(obj):
+    """Rank 0's ``obj`` on every rank (no-op without distributed)."""
+    box = [obj]
+    broadcast_object_list(box)
+    return box[0]
 
 
 class _Progress:
@@ -206,9 +233,10 @@ class _Progress:
     def _fmt(self):
         return 'n/a' if self.best == float('-inf') else f'{self.best:.4g}'
 
-    def update(self, rec):
+    def update(self, rec, recorded):
+        """``rec`` was just stored; ``recorded`` records are stored in all (every worker's)."""
         self.best = max(self.best, rec['score'])
-        self.bar.update(self.task, advance=1, best=self._fmt())
+        self.bar.update(self.task, completed=recorded, best=self._fmt())
 
     def close(self):
         self.bar.stop()
