@@ -14,9 +14,11 @@
         <= 1.15).
     The three are timed in turns (one round = each once), ratio of the medians. A fourth,
     informative baseline runs the recalibration batches with train-mode BN (batch
-    statistics, which recalibration has to compute): the part of the overhead that is BN
-    work rather than evaluator bookkeeping. (BN is a large share of this tiny, 1/4-width
-    network at 32^2: conv cost grows with width^2, BN cost with width.)
+    statistics, which recalibration has to compute), over the dataloaders and over the
+    pre-loaded tensors: the part of the overhead that is BN work rather than evaluator
+    bookkeeping (train-mode BN on the path's BN layers only, as in recalibration). (BN is
+    a large share of this tiny, 1/4-width network at 32^2: conv cost grows with width^2,
+    BN cost with width.)
     The evaluator caches the decoded batches across candidates (the scorer's
     ``cache_batches``, on by default; ``--no-cache``: decode them for every candidate as
     before), so after the warm-up rounds it reads them from memory like the pre-loaded
@@ -92,6 +94,8 @@ def evaluator_overhead(args):
                                    space=args.space, input_size=input_size)
     supernet = model.backbone
     arch = supernet.set_arch(args.arch)
+    path_bns = [m for mod in supernet.path_modules(arch) for m in mod.modules()
+                if isinstance(m, _BatchNorm)]
 
     def preprocess(data):
         return model.data_preprocessor(data, False)['inputs']
@@ -107,6 +111,17 @@ def evaluator_overhead(args):
         model.eval()
         for x in recal_x:
             supernet(x)
+        for x in val_x:
+            model(x, mode='tensor')
+
+    @torch.no_grad()
+    def bare_preloaded_train_bn():
+        model.eval()
+        for m in path_bns:
+            m.train()  # batch statistics, as recalibration must compute them
+        for x in recal_x:
+            supernet(x)
+        model.eval()
         for x in val_x:
             model(x, mode='tensor')
 
@@ -131,6 +146,7 @@ def evaluator_overhead(args):
             model(preprocess(d), mode='tensor')
 
     fns = {'CandidateEvaluator': run_evaluator, 'bare, pre-loaded tensors': bare_preloaded,
+           'bare, pre-loaded, train BN': bare_preloaded_train_bn,
            'bare, same dataloaders': bare_loader,
            'bare, dataloaders, train BN': bare_loader_train_bn}
     for _ in range(args.warmup):
@@ -154,7 +170,8 @@ def evaluator_overhead(args):
         print(f'  {name:<28} median {statistics.median(ts) * 1e3:8.1f} ms   '
               f'min {min(ts) * 1e3:8.1f} ms')
     ev = times['CandidateEvaluator']
-    for den, target in (('bare, pre-loaded tensors', None), ('bare, same dataloaders', 1.15),
+    for den, target in (('bare, pre-loaded tensors', 1.10),
+                        ('bare, pre-loaded, train BN', None), ('bare, same dataloaders', 1.15),
                         ('bare, dataloaders, train BN', None)):
         ratio = statistics.median(ev) / statistics.median(times[den])
         pairs = [a / b for a, b in zip(ev, times[den])]
