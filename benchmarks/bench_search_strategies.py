@@ -43,11 +43,8 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from pinas_mm.search.strategies import (EvolutionStrategy, PartitionStrategy,  # noqa: E402
-                                        RandomStrategy)
-from pinas_mm.search.strategy_regularized_evolution import (  # noqa: E402
-    RegularizedEvolutionStrategy)
-from pinas_mm.search.strategy_tpe import TPEStrategy  # noqa: E402
+from pinas_mm.search import (EvolutionStrategy, PartitionStrategy,  # noqa: E402
+                             RandomStrategy, RegularizedEvolutionStrategy, TPEStrategy)
 
 NUM_BLOCKS, NUM_CHOICES = 16, 4
 

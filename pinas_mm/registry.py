@@ -22,8 +22,11 @@ DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='pinas_mm',
                     locations=['pinas_mm.datasets.split', 'pinas_mm.datasets.camvid'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='pinas_mm',
                  locations=['pinas_mm.engine'])
-#: search strategies (random / evolution / partition); not an mmengine root. DARTS-PT's
-#: perturbation-based selection is a loop (LOOPS: pinas_mm.PerturbationLoop).
+#: search strategies (pinas_mm/search/strategy_*.py; a config names them
+#: ``type='pinas_mm.EvolutionStrategy'`` like any pinas_mm component, the bare name works
+#: too); not an mmengine root. DARTS-PT's perturbation-based selection is a loop (LOOPS:
+#: pinas_mm.PerturbationLoop).
 STRATEGIES = Registry('search strategy', scope='pinas_mm', locations=['pinas_mm.search'])
-#: candidate scorers of the search (linear probe, self-supervised loss, kNN).
+#: candidate scorers of the search (linear probe, self-supervised loss, kNN, zero-cost), as
+#: ``type='pinas_mm.LinearProbeScorer'``.
 SCORERS = Registry('search scorer', scope='pinas_mm', locations=['pinas_mm.search'])

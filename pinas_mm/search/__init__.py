@@ -1,6 +1,8 @@
 from .history import SearchHistory
-from .strategies import (DEFAULT_HEIGHT_SCHEDULE, BaseStrategy, EvolutionStrategy,
-                         PartitionStrategy, RandomStrategy, tree_height)
+from .strategy_base import BaseStrategy
+from .strategy_random import RandomStrategy  # registered first, as before the split
+from .strategy_evolution import EvolutionStrategy
+from .strategy_partition import DEFAULT_HEIGHT_SCHEDULE, PartitionStrategy, tree_height
 from .strategy_regularized_evolution import RegularizedEvolutionStrategy
 from .strategy_tpe import TPEStrategy
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from pinas_mm.registry import STRATEGIES
 
-from .strategies import BaseStrategy
+from .strategy_base import BaseStrategy, check_int
 
 
 @STRATEGIES.register_module()
@@ -35,8 +35,8 @@ class RegularizedEvolutionStrategy(BaseStrategy):
         sample_size: S, members drawn (with replacement) per tournament.
         child_tries: redraws of a child that is already in the history or over budget
             before falling back to a random arch.
-        **kwargs: :class:`BaseStrategy` (``num_blocks``, ``num_choices``, ``seed``,
-            ``is_valid``, ``max_tries``).
+        **kwargs: :class:`~pinas_mm.search.strategy_base.BaseStrategy` (``num_blocks``,
+            ``num_choices``, ``seed``, ``is_valid``, ``max_tries``).
     """
 
     _salt = 4
@@ -44,16 +44,11 @@ class RegularizedEvolutionStrategy(BaseStrategy):
     def __init__(self, population_size: int = 10, sample_size: int = 3,
                  child_tries: int = 50, **kwargs):
         super().__init__(**kwargs)
-        for name, value, low in (('population_size', population_size, 1),
-                                 ('sample_size', sample_size, 1),
-                                 ('child_tries', child_tries, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f'Invalid {name}={value!r}: expected an int >= {low}.')
+        self.population_size = check_int('population_size', population_size, 1)
+        self.sample_size = check_int('sample_size', sample_size, 1)
+        self.child_tries = check_int('child_tries', child_tries, 1)
         if self.num_choices < 2:
             raise ValueError(f'Invalid num_choices={self.num_choices}: mutation needs >= 2.')
-        self.population_size = int(population_size)
-        self.sample_size = int(sample_size)
-        self.child_tries = int(child_tries)
 
     def _propose(self, history, picker, rng):
         picker.fill_random(rng, self.population_size - len(history))
@@ -66,14 +61,13 @@ class RegularizedEvolutionStrategy(BaseStrategy):
         archs = np.array([a for a, _ in population], dtype=np.int64)
         # NaN / -inf (failed evaluations) rank last
         fitness = np.array([s if s == s else -math.inf for _, s in population])
+
+        def child():  # tournament of sample_size members, the best mutated
+            sample = rng.integers(len(population), size=self.sample_size)
+            return self.mutate(archs[sample[int(np.argmax(fitness[sample]))]], rng)
+
         while not picker.done:
-            for _ in range(self.child_tries):
-                sample = rng.integers(len(population), size=self.sample_size)
-                parent = archs[sample[int(np.argmax(fitness[sample]))]]
-                if picker.offer(self.mutate(parent, rng)):
-                    break
-            else:
-                picker.fill_random(rng, 1)
+            picker.offer_child(child, self.child_tries, rng)
 
     def mutate(self, parent, rng: np.random.Generator):
         """``parent`` with one random block set to a different random choice."""

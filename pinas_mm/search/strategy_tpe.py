@@ -24,11 +24,9 @@ import math
 import warnings
 from typing import List, Optional, Tuple
 
-import numpy as np
-
 from pinas_mm.registry import STRATEGIES
 
-from .strategies import BaseStrategy
+from .strategy_base import BaseStrategy, check_int
 
 
 @STRATEGIES.register_module()
@@ -40,8 +38,8 @@ class TPEStrategy(BaseStrategy):
         dup_tries: asks that return an already evaluated (or over-budget) arch before one
             random new arch is taken instead.
         sampler_kwargs: more ``optuna.samplers.TPESampler`` arguments (seed excluded).
-        **kwargs: :class:`BaseStrategy` (``num_blocks``, ``num_choices``, ``seed``,
-            ``is_valid``, ``max_tries``).
+        **kwargs: :class:`~pinas_mm.search.strategy_base.BaseStrategy` (``num_blocks``,
+            ``num_choices``, ``seed``, ``is_valid``, ``max_tries``).
     """
 
     _salt = 5
@@ -49,16 +47,12 @@ class TPEStrategy(BaseStrategy):
     def __init__(self, n_startup_trials: int = 10, dup_tries: int = 10,
                  sampler_kwargs: Optional[dict] = None, **kwargs):
         super().__init__(**kwargs)
-        for name, value, low in (('n_startup_trials', n_startup_trials, 0),
-                                 ('dup_tries', dup_tries, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f'Invalid {name}={value!r}: expected an int >= {low}.')
+        self.n_startup_trials = check_int('n_startup_trials', n_startup_trials, 0)
+        self.dup_tries = check_int('dup_tries', dup_tries, 1)
         sampler_kwargs = dict(sampler_kwargs or {})
         if 'seed' in sampler_kwargs:
             raise ValueError('Invalid sampler_kwargs: "seed" is derived from the strategy seed '
                              'and the history; pass seed= to the strategy instead.')
-        self.n_startup_trials = int(n_startup_trials)
-        self.dup_tries = int(dup_tries)
         self.sampler_kwargs = sampler_kwargs
         self._study = None
         self._told: List[Tuple] = []  # (arch, score) records added to the cached study
@@ -101,18 +95,19 @@ class TPEStrategy(BaseStrategy):
             study.sampler = optuna.samplers.TPESampler(
                 n_startup_trials=self.n_startup_trials, seed=int(rng.integers(2**31)),
                 **self.sampler_kwargs)
-        pending = []
+        pending, trial = [], None
+
+        def ask():
+            nonlocal trial
+            trial = study.ask(dists)
+            return self._arch(trial.params[f'b{i}'] for i in range(self.num_blocks))
+
         try:
             while not picker.done:
-                for _ in range(self.dup_tries):
-                    trial = study.ask(dists)
-                    arch = self._arch(trial.params[f'b{i}'] for i in range(self.num_blocks))
-                    if picker.offer(arch):
-                        pending.append(trial)  # stays pending: the constant liar sees it
-                        break
-                    study.tell(trial, state=TrialState.FAIL)
-                else:
-                    picker.fill_random(rng, 1)
+                # an evaluated or over-budget ask is told as failed; after dup_tries, random
+                if picker.offer_child(ask, self.dup_tries, rng,
+                                      on_reject=lambda: study.tell(trial, state=TrialState.FAIL)):
+                    pending.append(trial)  # stays pending: the constant liar sees it
         finally:
-            for trial in pending:  # proposals come back as history records next call
-                study.tell(trial, state=TrialState.FAIL)
+            for t in pending:  # proposals come back as history records next call
+                study.tell(t, state=TrialState.FAIL)
