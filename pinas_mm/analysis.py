@@ -1,4 +1,10 @@
-"""Rank correlation between two score lists of the same archs (scipy)."""
+"""Rank correlation between two score lists of the same archs (scipy).
+
+    python tools/analysis/rank_correlation.py A.csv B.csv [--col-a score] [--col-b score]
+                                              [--topk 5] [--plot scatter.png]
+Both files need a column ``arch``; rows are matched by arch (:func:`main`).
+"""
+import argparse
 import csv
 import glob
 import json
@@ -21,6 +27,11 @@ def last_scalars(work_dir: str) -> Dict[str, float]:
 
 
 def read_scores(path: str, column: str = 'score') -> Dict[str, float]:
+    """``{arch: float(row[column])}`` of a CSV with the columns ``arch`` and ``column``.
+
+    Raises:
+        ValueError: the file has no rows or lacks one of the two columns (names them).
+    """
     with open(path, newline='') as f:
         rows = list(csv.DictReader(f))
     if not rows:
@@ -33,6 +44,18 @@ def read_scores(path: str, column: str = 'score') -> Dict[str, float]:
 
 def rank_correlation(a: Dict[str, float], b: Dict[str, float], topk: int = 5,
                      plot: Optional[str] = None, labels=('A', 'B')) -> Dict[str, float]:
+    """Kendall tau-b, Spearman rho (both with scipy's p-values) and top-k overlap of two
+    scores of the same archs, over the archs in both.
+
+    Returns:
+        dict: ``n`` (archs in both), ``kendall_tau``, ``kendall_p``, ``spearman_rho``,
+        ``spearman_p``, ``topk`` (``min(topk, n)``) and ``topk_overlap`` (the share of the
+        ``topk`` best archs by ``a`` that are among the ``topk`` best by ``b``, 0..1).
+        ``plot``: also a scatter plot (PNG) of the common archs there, axes ``labels``.
+
+    Raises:
+        ValueError: fewer than 3 archs are in both.
+    """
     from scipy.stats import kendalltau, spearmanr
     common = sorted(set(a) & set(b))
     if len(common) < 3:
@@ -61,4 +84,25 @@ def rank_correlation(a: Dict[str, float], b: Dict[str, float], topk: int = 5,
         fig.tight_layout()
         fig.savefig(plot, dpi=100)
         plt.close(fig)
+    return result
+
+
+def main(argv=None) -> Dict[str, float]:
+    """The command line of ``tools/analysis/rank_correlation.py`` (see this module's doc):
+    prints and returns :func:`rank_correlation` of the two CSVs."""
+    parser = argparse.ArgumentParser(
+        description='Kendall tau, Spearman rho and top-k overlap between two score lists '
+        'of the same archs.')
+    parser.add_argument('a')
+    parser.add_argument('b')
+    parser.add_argument('--col-a', default='score')
+    parser.add_argument('--col-b', default='score')
+    parser.add_argument('--topk', type=int, default=5)
+    parser.add_argument('--plot', default=None)
+    args = parser.parse_args(argv)
+    result = rank_correlation(read_scores(args.a, args.col_a), read_scores(args.b, args.col_b),
+                              args.topk, args.plot,
+                              labels=(f'{osp.basename(args.a)}:{args.col_a}',
+                                      f'{osp.basename(args.b)}:{args.col_b}'))
+    print(json.dumps(result, indent=1))
     return result

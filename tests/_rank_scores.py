@@ -7,32 +7,22 @@ run under ``torch.distributed.run`` (gloo) for 2 and 3 ranks:
 
 Rank 0 writes ``OUT.pth``: a dict of scores (floats) and recalibrated BN statistics.
 """
-import copy
 import os
 import os.path as osp
 import sys
 
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SEARCH_CFG = osp.join(ROOT, 'configs/search/'
-                      'search-evolution_pinas-tiny-supernet_linear-probe_tiny-in.py')
+from _search_setup import ROOT, SEARCH_CFG, tiny_loader, tiny_pinas, two_view_pipeline
+
 VAL5 = [0, 19, 38, 57, 76]  # 5 held-out images of 5 classes
 TRAIN7 = [3, 41, 87, 130, 178, 222, 301]  # 7 train images
 
 
 def _loader(tiny_data, split, indices, batch_size, pipeline, shuffle=False, with_label=True):
-    from mmengine.runner import Runner
-    dataset = dict(type='CustomDataset', data_root=f'{tiny_data}/imagenet/',
-                   data_prefix=split, pipeline=copy.deepcopy(pipeline), indices=indices)
-    if with_label:
-        dataset['ann_file'] = f'meta/{split}.txt'
-    else:
-        dataset['with_label'] = False
     # the stock sampler of every OpenMMLab config: DefaultSampler, round_up=True (pads)
-    return Runner.build_dataloader(dict(
-        batch_size=batch_size, num_workers=0, collate_fn=dict(type='default_collate'),
-        sampler=dict(type='DefaultSampler', shuffle=shuffle, seed=0), dataset=dataset))
+    return tiny_loader(tiny_data, split, batch_size, indices, pipeline, with_label,
+                       shuffle=shuffle, seed=0)
 
 
 def _try(out: dict, key: str, fn) -> None:
@@ -96,26 +86,10 @@ def compute(tiny_data: str, checkpoint: str) -> dict:
     out['mmengine_accuracy'] = metric.evaluate(len(val5.dataset))['accuracy/top1']
 
     # the label-free scorer: a seeded random Pi-NAS model, random two-view crops
-    torch.manual_seed(0)
-    pinas = MODELS.build(dict(
-        type='pinas_mm.PiNAS',
-        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], to_rgb=True),
-        backbone=dict(type='pinas_mm.PiNASSuperNet', space='tiny'),
-        neck=dict(type='MoCoV2Neck', in_channels=512, hid_channels=64, out_channels=16,
-                  with_avg_pool=True),
-        head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
-                  temperature=0.2),
-        queue_len=64, feat_dim=16))
-    views = [dict(type='LoadImageFromFile'),
-             dict(type='MultiView', num_views=2, transforms=[[
-                 dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.3, 1.),
-                      backend='pillow'),
-                 dict(type='RandomFlip', prob=0.5)]]),
-             dict(type='PackInputs')]
+    pinas = tiny_pinas(seed=0)
     pinas.backbone.set_arch(space.arch('0123012301230123'))
     _try(out, 'selfsup', lambda: SelfSupLossScorer(
-        _loader(tiny_data, 'val', VAL5, 2, views, with_label=False))(pinas))
+        _loader(tiny_data, 'val', VAL5, 2, two_view_pipeline(), with_label=False))(pinas))
     return out
 
 

@@ -163,20 +163,10 @@ def test_cached_scores_and_bn_statistics_equal_streaming(tiny_data, state, which
 
 def test_selfsup_scorer_cached_equals_streamed(tiny_data):
     """Two random views per image (multi-view data), scored through the cache."""
-    from mmpretrain.registry import MODELS
+    from _search_setup import tiny_pinas
     from pinas_mm.search import SelfSupLossScorer
     _scope()
-    torch.manual_seed(0)
-    model = MODELS.build(dict(
-        type='pinas_mm.PiNAS',
-        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], to_rgb=True),
-        backbone=dict(type='pinas_mm.PiNASSuperNet', space='tiny'),
-        neck=dict(type='MoCoV2Neck', in_channels=512, hid_channels=64, out_channels=16,
-                  with_avg_pool=True),
-        head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
-                  temperature=0.2),
-        queue_len=64, feat_dim=16))
+    model = tiny_pinas(seed=0)
     views = [dict(type='LoadImageFromFile'),
              dict(type='MultiView', num_views=2, transforms=[RANDOM_AUG[1:3]]),
              dict(type='PackInputs')]

@@ -34,12 +34,16 @@ SEARCH_CFG = osp.join(ROOT, 'configs/search/'
 
 
 #: the package module behind a tools/ script
-TOOL_MODULES = {'tools/train.py': 'pinas_mm.cli.train', 'tools/export_subnet.py': 'pinas_mm.export'}
+TOOL_MODULES = {
+    'tools/train.py': 'pinas_mm.cli.train', 'tools/export_subnet.py': 'pinas_mm.export',
+    'tools/model_converters/timm_resnest_to_pinas.py': 'pinas_mm.cli.timm_resnest_to_pinas',
+    'tools/model_converters/pinas_authors_to_pinas.py': 'pinas_mm.cli.pinas_authors_to_pinas',
+    'tools/analysis/ranking_study.py': 'pinas_mm.orchestration.ranking_study'}
 
 
 def load_tool(relpath: str):
     """A tools/ script's module (its main(argv) runs in this process): its package module,
-    else the script by path (converters, search, ranking study: not in the package yet)."""
+    else the script by path (tools/search.py: not in the package yet)."""
     import importlib
     import importlib.util
     if relpath in TOOL_MODULES:

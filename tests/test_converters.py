@@ -6,18 +6,12 @@ authors' naming made from our own tiny supernet / subnet by the naming rules wri
 below (independently of the converter's tables), converted back and compared tensor by
 tensor and output by output.
 """
-import os.path as osp
-import sys
-
 import pytest
 import torch
 
 from pinas_mm.models import PiNASResNeSt, PiNASSuperNet
 from pinas_mm.models.converters import (convert_pinas_authors, convert_timm_resnest,
                                         load_state_dict_file)
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(ROOT, 'tools', 'model_converters'))
 
 CLS_ARCH = '3013231203213032'  # Pi-NAS-cls
 
@@ -92,7 +86,7 @@ def test_timm_classifier_logits_match(timm_model, image):
 
 
 def test_timm_cli_and_checkpoint_forms(timm_model, tmp_path):
-    import timm_resnest_to_pinas
+    from pinas_mm.cli import timm_resnest_to_pinas
     src = tmp_path / 'timm.pth'
     # a training checkpoint of a DataParallel model: {'model': {'module.' + key}}
     torch.save({'model': {f'module.{k}': v for k, v in timm_model.state_dict().items()},
@@ -208,7 +202,7 @@ def assert_same_state(converted, model):
 
 
 def test_authors_supernet_round_trip(supernets, tmp_path):
-    import pinas_authors_to_pinas
+    from pinas_mm.cli import pinas_authors_to_pinas
     student, teacher = supernets
     src = tmp_path / 'pinas_epoch_100.pth'
     torch.save(moco_checkpoint(student.state_dict(), teacher.state_dict()), src)
@@ -294,7 +288,7 @@ def authors_subnet_state(subnet, seed=22):
 
 
 def test_authors_subnet_round_trip(subnet, tmp_path):
-    import pinas_authors_to_pinas
+    from pinas_mm.cli import pinas_authors_to_pinas
     src_state = authors_subnet_state(subnet)
     # PyTorch-Encoding's training checkpoint (PiNAS_cls.pth.tar) as verify.py reads it
     src = tmp_path / 'PiNAS_cls.pth.tar'
@@ -351,7 +345,7 @@ def test_authors_subnet_bad_key_raises(subnet):
 
 
 def test_cli_reports_bad_keys(supernets, tmp_path):
-    import pinas_authors_to_pinas
+    from pinas_mm.cli import pinas_authors_to_pinas
     student, _ = supernets
     state = to_authors(student.state_dict(), True)
     state['layer1.0.1.conv2.fc1.scale'] = torch.zeros(1)

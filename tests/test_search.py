@@ -10,7 +10,6 @@ mechanics (statistics, bookkeeping, determinism, equality), not accuracy.
 """
 import copy
 import csv
-import functools
 import importlib.util
 import itertools
 import json
@@ -29,9 +28,10 @@ import torch
 import yaml
 from torch.nn.modules.batchnorm import _BatchNorm
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SEARCH_CFG = osp.join(ROOT, 'configs/search/'
-                      'search-evolution_pinas-tiny-supernet_linear-probe_tiny-in.py')
+import _rank_scores
+from _search_setup import (ROOT, SEARCH_CFG, mmpretrain_scope, search_config, tiny_loader,
+                           tiny_pinas, two_view_pipeline)
+
 #: recalibration images (indices into the 320 tiny train images): a fixed random subset,
 #: 2 batches of 16 in this order (sampler without shuffling)
 RECAL_INDICES = np.random.RandomState(0).permutation(320)[:32].tolist()
@@ -52,12 +52,13 @@ def _one_thread_and_restore_torch_flags():
 
 
 #: the package module behind a tools/ script
-TOOL_MODULES = {'tools/export_subnet.py': 'pinas_mm.export'}
+TOOL_MODULES = {'tools/export_subnet.py': 'pinas_mm.export',
+                'tools/analysis/rank_correlation.py': 'pinas_mm.analysis'}
 
 
 def load_tool(rel):
-    """A script's module: its package module, else the file by path (tests/_rank_scores.py,
-    tools/search.py and tools/analysis/: not in the package yet)."""
+    """A script's module: its package module, else the file by path (tools/search.py: not
+    in the package yet)."""
     if rel in TOOL_MODULES:
         return importlib.import_module(TOOL_MODULES[rel])
     spec = importlib.util.spec_from_file_location(
@@ -72,18 +73,6 @@ def env():
     e['PYTHONPATH'] = ROOT + os.pathsep + e.get('PYTHONPATH', '')
     e['OMP_NUM_THREADS'] = e['MKL_NUM_THREADS'] = '1'
     return e
-
-
-def mmpretrain_scope():
-    from mmengine.registry import init_default_scope
-    import pinas_mm  # noqa: F401
-    init_default_scope('mmpretrain')
-
-
-@functools.lru_cache()
-def search_config():
-    from mmengine.config import Config
-    return Config.fromfile(SEARCH_CFG)
 
 
 def search_opts(tiny_data, indices=RECAL_INDICES):
@@ -116,19 +105,7 @@ def build_probe_model(state=None):
 
 def build_loader(tiny_data, split='train', batch_size=RECAL_BATCH, indices=RECAL_INDICES,
                  pipeline=None, with_label=True, **sampler):
-    mmpretrain_scope()
-    from mmengine.runner import Runner
-    cfg = search_config()
-    dataset = dict(type='CustomDataset', data_root=f'{tiny_data}/imagenet/',
-                   data_prefix=split, pipeline=copy.deepcopy(pipeline or cfg.test_pipeline),
-                   indices=indices)
-    if with_label:
-        dataset['ann_file'] = f'meta/{split}.txt'
-    else:
-        dataset['with_label'] = False
-    return Runner.build_dataloader(dict(
-        batch_size=batch_size, num_workers=0, collate_fn=dict(type='default_collate'),
-        sampler=dict(type='DefaultSampler', shuffle=False, **sampler), dataset=dataset))
+    return tiny_loader(tiny_data, split, batch_size, indices, pipeline, with_label, **sampler)
 
 
 def val_loader_cfg(tiny_data):
@@ -392,28 +369,10 @@ def test_knn_scorer_is_deterministic(tiny_data, ckpt_state):
 
 def test_selfsup_loss_scorer_is_deterministic_with_random_views(tiny_data):
     """Random multi-view augmentations, num_workers=0: the seeded batches must repeat."""
-    from mmpretrain.registry import MODELS
     from pinas_mm.search import CandidateEvaluator, SelfSupLossScorer
-    mmpretrain_scope()
-    torch.manual_seed(0)
-    model = MODELS.build(dict(
-        type='pinas_mm.PiNAS',
-        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], to_rgb=True),
-        backbone=dict(type='pinas_mm.PiNASSuperNet', space='tiny'),
-        neck=dict(type='MoCoV2Neck', in_channels=512, hid_channels=64, out_channels=16,
-                  with_avg_pool=True),
-        head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
-                  temperature=0.2),
-        queue_len=64, feat_dim=16))
-    views = [dict(type='LoadImageFromFile'),
-             dict(type='MultiView', num_views=2, transforms=[[
-                 dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.3, 1.),
-                      backend='pillow'),
-                 dict(type='RandomFlip', prob=0.5)]]),
-             dict(type='PackInputs')]
+    model = tiny_pinas(seed=0)
     loader = build_loader(tiny_data, batch_size=8, indices=RECAL_INDICES[:16],
-                          pipeline=views, with_label=False)
+                          pipeline=two_view_pipeline(), with_label=False)
     evaluator = CandidateEvaluator(model, loader, SelfSupLossScorer(loader), 2,
                                    space='tiny', input_size=32)
     s1, s2 = _evaluate_twice(model, evaluator, model.backbone)
@@ -544,7 +503,7 @@ def test_two_cpu_ranks_give_the_single_process_scores(tiny_data, supernet_ckpt, 
 # --------------------------------------------------------------- scores vs number of ranks
 @pytest.fixture(scope='module')
 def one_process_scores(tiny_data, supernet_ckpt):
-    return load_tool('tests/_rank_scores.py').compute(tiny_data, supernet_ckpt)
+    return _rank_scores.compute(tiny_data, supernet_ckpt)
 
 
 @pytest.mark.parametrize('ranks', [2, 3])

@@ -5,5 +5,8 @@
 - :mod:`.pipeline`: the main job (``tools/pipeline.py``): datasets -> supernet -> probe
   -> search -> export -> detection / segmentation fine-tunes over seeds -> report;
 - :mod:`.ntaa`: NTAA per-domain adaptation (``tools/adapt_domain.py``): prepare ->
-  adapt -> probe -> search -> export on a target domain.
+  adapt -> probe -> search -> export on a target domain;
+- :mod:`.ranking_study`: the tiny-space ranking study
+  (``tools/analysis/ranking_study.py``): stand-alone training runs of sampled archs vs.
+  each supernet's score of them, rank correlations and a report.
 """

@@ -1,0 +1,60 @@
+"""Convert the Pi-NAS authors' checkpoints (github.com/Ernie1/Pi-NAS) to pinas_mm keys.
+
+    python tools/model_converters/pinas_authors_to_pinas.py SRC DST [--kind auto]
+        [--arch ARCH] [--space NAME] [--encoder q|k] [--src-prefix P] [--prefix backbone.]
+
+* Supernet (OpenSelfSup ``SuperResNet``: a PiNAS/MoCo training checkpoint with
+  ``encoder_q.0.`` / ``encoder_k.0.`` / ``backbone.``, or the output of their
+  ``extract_backbone_weights.py``) -> ``PiNASSuperNet`` keys. The query encoder (student)
+  is taken by default; ``--encoder k`` takes the key encoder (teacher).
+* Subnet (PyTorch-Encoding ``alone_resnest50``, e.g. ``PiNAS_cls.pth.tar``, or a
+  segmentation checkpoint's ``pretrained.*``) -> ``PiNASResNeSt`` keys. The arch is read
+  from the shapes; ``--arch`` is checked against them.
+Unmapped keys are an error naming them; neck / teacher / queue / heads are dropped and
+listed. ``--prefix backbone.`` writes backbone keys under that prefix (a subnet's ``fc``
+then becomes ``head.fc.*``). Mapping and evidence: ``pinas_mm/models/converters.py``.
+"""
+import argparse
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('src', help="the authors' checkpoint")
+    parser.add_argument('dst', help='output checkpoint (.pth)')
+    parser.add_argument('--kind', choices=('auto', 'supernet', 'subnet'), default='auto')
+    parser.add_argument('--arch', default=None,
+                        help='subnet arch in any form (digits, name, arch file); default: '
+                             'inferred from the shapes')
+    parser.add_argument('--space', default=None,
+                        help='search space preset (default: inferred from the shapes)')
+    parser.add_argument('--encoder', choices=('q', 'k'), default='q',
+                        help='q: query encoder / student (default); k: key encoder / teacher')
+    parser.add_argument('--src-prefix', default=None,
+                        help="take only the keys under this prefix (e.g. 'pretrained.'); "
+                             'everything else is dropped')
+    parser.add_argument('--prefix', default='',
+                        help="prefix of the output backbone keys, e.g. 'backbone.'")
+    parser.add_argument('--drop-head', action='store_true',
+                        help="leave a subnet's fc out even with --prefix")
+    parser.add_argument('--downsample-from', type=int, default=None, metavar='C',
+                        help="supernet trained with downsample_share=False: take candidate "
+                             "C's downsample")
+    parser.add_argument('--no-verify', action='store_true',
+                        help='skip building the target model to check keys and shapes')
+    args = parser.parse_args(argv)
+    from pinas_mm.models.converters import (convert_pinas_authors, load_state_dict_file,
+                                            save_converted)
+    try:
+        state = load_state_dict_file(args.src)
+        out, meta = convert_pinas_authors(
+            state, kind=args.kind, arch=args.arch, space=args.space, encoder=args.encoder,
+            src_prefix=args.src_prefix, out_prefix=args.prefix, drop_head=args.drop_head,
+            downsample_from=args.downsample_from,
+            verify=not args.no_verify)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f'error: {e}') from None
+    save_converted(out, meta, args.dst, src=args.src)
+    print(f'{args.dst}: {meta["kind"]} of space {meta["space"]}'
+          + (f', arch {meta["arch"]}' if 'arch' in meta else '')
+          + f', {meta["num_keys"]} keys from {meta["source_prefix"] or "(no prefix)"}, '
+          f'dropped {meta["dropped"] or "nothing"}')
