@@ -58,6 +58,20 @@ if [ -f "$stamp" ]; then
   fi
 fi
 
+# PostgreSQL server binaries for the shared-history tests (tests/_postgres.py starts a
+# throwaway server; psycopg itself comes from requirements/runtime.txt). Debian/Ubuntu only;
+# elsewhere, or without root, one line says what is missing and the rest goes on.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing the PostgreSQL server (apt package postgresql) for tests/test_workers.py"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2 \
+      || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2; } \
+      || log "could not install postgresql: tests/test_workers.py's PostgreSQL tests will fail"
+  else
+    log "PostgreSQL server not found: install the apt package postgresql (tests/test_workers.py needs it)"
+  fi
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtualenv $VENV"
   "$PY" -m venv "$VENV"
