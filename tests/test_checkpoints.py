@@ -23,6 +23,7 @@ import torch
 
 from pinas_mm.engine.checkpoint import CheckpointError, read_checkpoint, read_state_dict
 from pinas_mm.models import PiNASResNeSt, PiNASSuperNet
+from pinas_mm.cli import tool_module as load_tool  # tools/X.py -> its package module
 from pinas_mm.models.backbones.pretrained import CheckpointMismatchError
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -31,29 +32,6 @@ LINEAR_EVAL_CFG = osp.join(ROOT, 'configs/imagenet/'
                            'linear-eval_pinas-cls-tiny_1xb32-steplr-6e_tiny-in.py')
 SEARCH_CFG = osp.join(ROOT, 'configs/search/'
                       'search-evolution_pinas-tiny-supernet_linear-probe_tiny-in.py')
-
-
-#: the package module behind a tools/ script
-TOOL_MODULES = {
-    'tools/train.py': 'pinas_mm.cli.train', 'tools/export_subnet.py': 'pinas_mm.export',
-    'tools/model_converters/timm_resnest_to_pinas.py': 'pinas_mm.cli.timm_resnest_to_pinas',
-    'tools/model_converters/pinas_authors_to_pinas.py': 'pinas_mm.cli.pinas_authors_to_pinas',
-    'tools/analysis/ranking_study.py': 'pinas_mm.orchestration.ranking_study'}
-
-
-def load_tool(relpath: str):
-    """A tools/ script's module (its main(argv) runs in this process): its package module,
-    else the script by path (tools/search.py: not in the package yet)."""
-    import importlib
-    import importlib.util
-    if relpath in TOOL_MODULES:
-        return importlib.import_module(TOOL_MODULES[relpath])
-    path = osp.join(ROOT, relpath)
-    spec = importlib.util.spec_from_file_location(
-        'tool_' + relpath.replace('/', '_').replace('.', '_'), path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def pretrained(path, prefix='backbone.'):

@@ -9,7 +9,6 @@ scratch training and linear evaluation with the searched ``pinas_mm.PiNASResNeSt
 * a backbone exported by ``pinas_mm.export.export_subnet`` loads into each family's model
   with no missing key: checked by comparing tensors after ``init_weights()``.
 """
-import importlib.util
 import math
 import os.path as osp
 
@@ -17,6 +16,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from pinas_mm.cli import tool_module as load_tool  # tools/X.py -> its package module
 from pinas_mm.datasets.tiny import (TINY_ADE_CLASSES, TINY_COCO_CLASSES,
                                     TINY_DATASET_ROOTS, TINY_IMAGENET_CLASSES)
 from pinas_mm.space import NAMED_ARCHS, SearchSpace
@@ -54,23 +54,6 @@ TINY = {
 
 def cfg_path(rel):
     return osp.join(ROOT, rel)
-
-
-#: the package module behind tools/<name>.py
-TOOL_MODULES = dict(train='pinas_mm.cli.train', test='pinas_mm.cli.test',
-                    pipeline='pinas_mm.orchestration.pipeline')
-
-
-def load_tool(name):
-    """The module of tools/<name>.py: its package module, else the script by path (only
-    tools/search.py, whose main is not in the package yet)."""
-    if name in TOOL_MODULES:
-        return importlib.import_module(TOOL_MODULES[name])
-    spec = importlib.util.spec_from_file_location(f'_pinas_tools_{name}',
-                                                  osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def data_opts(family, tiny_data):

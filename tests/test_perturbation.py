@@ -279,8 +279,8 @@ def counting(self, arch):
         f.write(str(arch) + '\\n')
     return evaluate(self, arch)
 perturbation.CandidateEvaluator.__call__ = counting
-import runpy
-runpy.run_path({osp.join(ROOT, 'tools/search.py')!r}, run_name='__main__')
+from pinas_mm.cli.search import main
+main()
 ''')
 
     def run(work_dir, kill_after):

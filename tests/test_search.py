@@ -10,7 +10,6 @@ mechanics (statistics, bookkeeping, determinism, equality), not accuracy.
 """
 import copy
 import csv
-import importlib.util
 import itertools
 import json
 import os
@@ -29,6 +28,7 @@ import yaml
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import _rank_scores
+from pinas_mm.cli import tool_module as load_tool  # tools/X.py -> its package module
 from _search_setup import (ROOT, SEARCH_CFG, mmpretrain_scope, search_config, tiny_loader,
                            tiny_pinas, two_view_pipeline)
 
@@ -49,23 +49,6 @@ def _one_thread_and_restore_torch_flags():
     yield
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(det)
-
-
-#: the package module behind a tools/ script
-TOOL_MODULES = {'tools/export_subnet.py': 'pinas_mm.export',
-                'tools/analysis/rank_correlation.py': 'pinas_mm.analysis'}
-
-
-def load_tool(rel):
-    """A script's module: its package module, else the file by path (tools/search.py: not
-    in the package yet)."""
-    if rel in TOOL_MODULES:
-        return importlib.import_module(TOOL_MODULES[rel])
-    spec = importlib.util.spec_from_file_location(
-        'tool_' + osp.basename(rel)[:-3], osp.join(ROOT, rel))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def env():
