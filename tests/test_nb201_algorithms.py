@@ -20,6 +20,7 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from test_downstream import cfg_path, load_tool
+from test_pinas import build_pinas as build_resnest_pinas
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA = osp.abspath(os.environ.get('PINAS_REAL_DATA', osp.join(ROOT, '..', 'shared', 'data')))
@@ -32,20 +33,13 @@ CONFIGS = {
 
 
 def build_pinas(**kwargs):
-    import pinas_mm  # noqa: F401
-    from mmpretrain.registry import MODELS
-    cfg = dict(
-        type='pinas_mm.PiNAS',
-        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[0, 0, 0],
-                               std=[1, 1, 1]),
-        backbone=dict(type='pinas_mm.NB201SuperNet', space='nb201-tiny'),
-        neck=dict(type='MoCoV2Neck', in_channels=32, hid_channels=32, out_channels=16,
-                  with_avg_pool=True),
-        head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
-                  temperature=0.2),
-        queue_len=16, feat_dim=16, momentum=0.01)
+    """test_pinas's tiny Pi-NAS with the NB201 supernet (``nb201-tiny``: 32 output channels)."""
+    cfg = dict(backbone=dict(type='pinas_mm.NB201SuperNet', space='nb201-tiny'),
+               neck=dict(type='MoCoV2Neck', in_channels=32, hid_channels=32, out_channels=16,
+                         with_avg_pool=True),
+               queue_len=16)
     cfg.update(kwargs)
-    model = MODELS.build(cfg)
+    model = build_resnest_pinas(**cfg)
     model.init_weights()
     return model
 
