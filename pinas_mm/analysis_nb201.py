@@ -547,9 +547,11 @@ def write_report(path: str, result: Dict, command: str, csv_name: str, png_name:
         'Supernets: ' + ', '.join(f'`{nm}` = `{p}`' for nm, p in result['supernets'].items())
         + '.', '',
         '## Regenerate', '', '```bash', command, '```', '',
-        'CPU time (process time, OMP_NUM_THREADS=1; new evaluations of this run only, '
-        'cached ones cost 0), scoring and searches per supernet: '
-        + ', '.join(f'{nm} {s:.0f} s' for nm, s in result['cpu_s'].items()) + '.', '',
+        'CPU time (process time, OMP_NUM_THREADS=1, as measured when each score was '
+        'computed; a score read from `--cache-dir` keeps its measured time), scoring and '
+        'searches per supernet: '
+        + ', '.join(f'{nm} {s:.0f} s' for nm, s in result['cpu_s'].items())
+        + f"; in all {sum(result['cpu_s'].values()):.0f} s.", '',
         "## Correlation with the table's CIFAR-10 accuracy", '',
         f'| scorer | Kendall tau [95% CI] | Spearman rho [95% CI] | top-{k} overlap | '
         'published rho (NB201 CIFAR-10, Abdelfattah et al. 2021) |',
@@ -666,8 +668,12 @@ def main(argv=None) -> Dict:
     scatter_plot(stem + '.png', result)
     import shlex
     import sys
+    given = list(argv if argv is not None else sys.argv[1:])
+    if '--notes' in given:  # hand-written text, not part of what regenerates the numbers
+        i = given.index('--notes')
+        del given[i:i + 2]
     command = 'OMP_NUM_THREADS=1 python tools/analysis/nb201_ranking_study.py ' + ' '.join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        shlex.quote(a) for a in given)
     notes = ''
     if args.notes:
         with open(args.notes) as f:
