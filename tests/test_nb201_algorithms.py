@@ -20,7 +20,7 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from test_downstream import cfg_path, load_tool
-from test_pinas import build_pinas as build_resnest_pinas
+from test_pinas import build_pinas as build_resnest_pinas, perturb_student, views
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA = osp.abspath(os.environ.get('PINAS_REAL_DATA', osp.join(ROOT, '..', 'shared', 'data')))
@@ -42,19 +42,6 @@ def build_pinas(**kwargs):
     model = build_resnest_pinas(**cfg)
     model.init_weights()
     return model
-
-
-def views(n=4, size=32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return [torch.randn(n, 3, size, size, generator=g) for _ in range(4)]
-
-
-def perturb_student(model, seed=1):
-    """Move the student away from the teacher so that an EMA step changes the teacher."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in list(model.backbone.parameters()) + list(model.neck.parameters()):
-            p.add_(torch.randn(p.shape, generator=g) * 0.05)
 
 
 def named(module):
