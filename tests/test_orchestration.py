@@ -52,3 +52,18 @@ def test_export_writes_the_names_export_paths_gives(tmp_path):
     open(osp.join(out, 'other.yaml'), 'w').close()
     with pytest.raises(RuntimeError, match='Expected one arch file and one backbone'):
         find_exports(out)
+
+
+def test_every_mapped_tool_is_a_thin_script_over_its_module():
+    """pinas_mm.cli.TOOL_MODULES is the one map from tools/ scripts to package modules: each
+    script exists and runs exactly that module's main; unknown names get a one-line error."""
+    import importlib
+    from pinas_mm.cli import TOOL_MODULES, tool_module
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    for script, module in TOOL_MODULES.items():
+        text = open(osp.join(root, script)).read()
+        assert f'from {module} import main' in text, script
+        assert callable(importlib.import_module(module).main)
+    assert tool_module('search') is importlib.import_module('pinas_mm.cli.search')
+    with pytest.raises(ValueError, match="'nonesuch'.*tools/search.py"):
+        tool_module('nonesuch')

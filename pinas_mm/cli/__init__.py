@@ -20,6 +20,7 @@ TOOL_MODULES = {
     'tools/model_converters/pinas_authors_to_pinas.py': 'pinas_mm.cli.pinas_authors_to_pinas',
     'tools/analysis/ranking_study.py': 'pinas_mm.orchestration.ranking_study',
     'tools/analysis/rank_correlation.py': 'pinas_mm.analysis',
+    'tools/analysis/nb201_ranking_study.py': 'pinas_mm.analysis_nb201',
 }
 
 
