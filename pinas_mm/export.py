@@ -7,14 +7,14 @@ flows that wait for or read an export ask :func:`export_paths` / :func:`find_exp
 import fnmatch
 import os
 import os.path as osp
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 import torch
 
-from pinas_mm.models import (PiNASResNeSt, PiNASSuperNet, check_state_matches,
-                             inherit_subnet_state, load_subnet_state)
+from pinas_mm.models import check_state_matches, load_subnet_state
+from pinas_mm.models.inherit import inherit_state
 from pinas_mm.engine.checkpoint import read_state_dict
-from pinas_mm.space import SPACE_PRESETS, SearchSpace
+from pinas_mm.space import NB201_PRESETS, SPACE_PRESETS, NB201Space, SearchSpace, get_space
 
 #: the files :func:`export_subnet` writes into its ``out_dir``, formatted with the arch's
 #: 16 digits (``arch``) and the space's name (``space``)
@@ -59,14 +59,17 @@ def find_exports(out_dir: str) -> Dict[str, str]:
                 checkpoint=osp.join(out_dir, ckpts[0]))
 
 
-def infer_space(state, prefix: str) -> SearchSpace:
-    """The preset whose supernet has exactly these backbone keys and shapes."""
+def infer_space(state, prefix: str) -> Union[SearchSpace, NB201Space]:
+    """The preset (ResNeSt presets, then NAS-Bench-201 presets) whose supernet has
+    exactly these backbone keys and shapes; ``ValueError`` lists why each one failed."""
     backbone = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     errors = []
-    for name in SPACE_PRESETS:
+    for name in list(SPACE_PRESETS) + list(NB201_PRESETS):
+        space = get_space(name)
+        supernet_cls, _ = space.backbone_classes()
         try:
-            check_state_matches(PiNASSuperNet(space=name), backbone, 'supernet state')
-            return SearchSpace.get(name)
+            check_state_matches(supernet_cls(space=space), backbone, 'supernet state')
+            return space
         except ValueError as e:
             errors.append(f'{name}: {str(e)[:300]}')
     raise ValueError('The checkpoint is not a supernet of any known space (prefix '
@@ -100,7 +103,8 @@ def recalibrated_state(state, arch, space, prefix, recal_cfg, recal_batches: int
         pre = dict(cfg.model.get('data_preprocessor') or {})
         pre.setdefault('type', 'mmpretrain.ClsDataPreprocessor')
         preprocessor = MMPRETRAIN_MODELS.build(pre)
-    supernet = PiNASSuperNet(space=space)
+    space = get_space(space)
+    supernet = space.backbone_classes()[0](space=space)
     supernet.load_state_dict({k[len(prefix):]: v for k, v in state.items()
                               if k.startswith(prefix)})
     recalibrate_bn(_BackboneHolder(supernet, preprocessor), arch, loader, recal_batches)
@@ -118,6 +122,11 @@ def export_subnet(supernet_path: str, arch, out_dir: Optional[str] = None,
     the path's statistics are first recomputed over ``recal_batches`` batches, as the
     search did when it scored the arch. Fine-tuning configs that keep BN in eval mode
     (mmdet's ``norm_eval=True``, frozen stages) rely on them.
+
+    Any space works (``space``: a ResNeSt or NAS-Bench-201 preset, dict or space object;
+    None: the preset whose supernet fits the checkpoint keys, :func:`infer_space`): the
+    space's supernet class maps the state (:func:`~pinas_mm.models.inherit.inherit_state`)
+    and its subnet class checks it strictly.
     """
     state = read_state_dict(supernet_path)  # CheckpointError: one line naming the file
     if prefix is None:
@@ -130,15 +139,17 @@ def export_subnet(supernet_path: str, arch, out_dir: Optional[str] = None,
     if space is None:
         space = infer_space(state, prefix)
     else:
-        space = SearchSpace.get(space)
+        space = get_space(space)
         backbone = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        check_state_matches(PiNASSuperNet(space=space), backbone, 'supernet state')
+        check_state_matches(space.backbone_classes()[0](space=space), backbone,
+                            'supernet state')
+    subnet_cls = space.backbone_classes()[1]
     arch = space.arch(arch)
     if recal_cfg is not None:
         state = recalibrated_state(state, arch, space, prefix, recal_cfg, recal_batches,
                                    recal_cfg_options)
-    sub_state = inherit_subnet_state(state, arch, space, prefix=prefix)
-    load_subnet_state(PiNASResNeSt(arch=arch, space=space), sub_state)  # strict check
+    sub_state = inherit_state(state, arch, space, prefix=prefix)
+    load_subnet_state(subnet_cls(arch=arch, space=space), sub_state)  # strict check
     out_dir = out_dir or osp.dirname(osp.abspath(supernet_path))
     os.makedirs(out_dir, exist_ok=True)
     from pinas_mm.models.complexity import arch_complexity

@@ -153,6 +153,53 @@ def test_supernet_path_equals_inherited_subnet():
         assert n_path == sum(p.numel() for p in subnet.parameters())
 
 
+
+def test_generic_interface_takes_the_nb201_space():
+    """backbone_classes / inherit_state / position_modules: the hooks the generic code
+    (export, complexity tables) uses, for both kinds of space."""
+    from pinas_mm.models import PiNASResNeSt, PiNASSuperNet
+    from pinas_mm.models.inherit import inherit_state, inherit_subnet_state
+    assert get_space('nb201-tiny').backbone_classes() == (NB201SuperNet, NB201Net)
+    assert get_space('tiny').backbone_classes() == (PiNASSuperNet, PiNASResNeSt)
+    supernet = NB201SuperNet(space='nb201-tiny')
+    state = {f'backbone.{k}': v for k, v in supernet.state_dict().items()}
+    got = inherit_state(state, BEST_STR, 'nb201-tiny', prefix='backbone.')
+    want = inherit_nb201_state(state, BEST_STR, 'nb201-tiny', prefix='backbone.')
+    assert list(got) == list(want) and all(got[k] is want[k] for k in want)
+    net = NB201Net(BEST_STR, space='nb201')  # 3 stages x 5 cells: 15 modules per edge
+    positions = net.position_modules()
+    assert len(positions) == 6 and all(len(p) == 15 for p in positions)
+    assert positions[2][0] == 'cells.0.edges.2' and positions[2][5] == 'cells.6.edges.2'
+    modules = dict(net.named_modules())
+    assert all(name in modules for p in positions for name in p)
+    res = PiNASSuperNet(space='tiny')
+    res_state = res.state_dict()
+    got = inherit_state(res_state, 'pinas-cls', 'tiny')
+    want = inherit_subnet_state(res_state, 'pinas-cls', 'tiny')
+    assert list(got) == list(want) and all(got[k] is want[k] for k in want)
+    assert PiNASResNeSt('pinas-cls', space='tiny').position_modules()[4] == ['layer2.1']
+
+
+def test_complexity_table_is_additive_on_nb201():
+    """The per-edge table prices NB201 archs exactly as mmengine's counter does on the
+    whole network (random archs, every op on some edge)."""
+    from mmengine.analysis import get_model_complexity_info
+
+    from pinas_mm.models import arch_complexity, complexity_table
+    from pinas_mm.models.complexity import _Classifier
+    rng = np.random.default_rng(0)
+    archs = [BEST_STR, '000000', '444444'] + [''.join(map(str, rng.integers(0, 5, 6)))
+                                              for _ in range(3)]
+    for arch in archs:
+        model = _Classifier(NB201Net(arch, space='nb201-tiny'), 10).eval()
+        info = get_model_complexity_info(model, input_shape=(3, 32, 32), show_table=False,
+                                         show_arch=False)
+        assert arch_complexity(arch, 'nb201-tiny', 32, 10) == (info['flops'], info['params'])
+    bounds = complexity_table('nb201-tiny', 32, 10).bounds()
+    assert bounds['flops'][0] == arch_complexity('000000', 'nb201-tiny', 32, 10)[0]
+    assert bounds['params'][1] == arch_complexity('333333', 'nb201-tiny', 32, 10)[1]
+
+
 def test_supernet_in_supernet_classifier():
     model = MODELS.build(dict(
         type='pinas_mm.SupernetClassifier',

@@ -1,10 +1,15 @@
 """FLOPs / params of an arch with mmengine's counter.
 
-A block's cost depends only on its own candidate (its input/output shapes are fixed by
-the macro structure), so FLOPs and params are additive over blocks. We count four
-uniform subnets (all blocks = candidate c) once per space with mmengine's
-``FlopAnalyzer`` / ``parameter_count``, keep a 16 x 4 per-block table, and price any
-arch instantly and exactly; the bounds of the space come for free (budget checks).
+An arch position's cost depends only on its own candidate (its input/output shapes are
+fixed by the macro structure), so FLOPs and params are additive over positions. We count
+the uniform subnets (all positions = candidate c) once per space with mmengine's
+``FlopAnalyzer`` / ``parameter_count``, keep a positions x candidates table, and price
+any arch instantly and exactly; the bounds of the space come for free (budget checks).
+
+Any space works: the subnet is the space's subnet backbone
+(``space.backbone_classes()[1]``), and its ``position_modules()`` names the modules of
+each position (ResNeSt: one block; NAS-Bench-201: edge ``e`` of every cell, whose costs
+are summed).
 """
 from functools import lru_cache
 from typing import Dict, Tuple
@@ -12,7 +17,7 @@ from typing import Dict, Tuple
 import numpy as np
 import torch
 
-from pinas_mm.space import ArchLike, SearchSpace
+from pinas_mm.space import ArchLike, get_space
 
 
 class _Classifier(torch.nn.Module):
@@ -27,28 +32,40 @@ class _Classifier(torch.nn.Module):
 
 
 class ComplexityTable:
-    """Per-block FLOPs/params table of a space at one input size and head size."""
+    """Per-position FLOPs/params table of a space at one input size and head size.
+
+    Args:
+        space: any space (:func:`~pinas_mm.space.get_space`: ``resnest50``, ``tiny``,
+            ``nb201``, ``nb201-tiny``, a dict or a space object).
+        input_size (int): side of the square input image, pixels.
+        num_classes (int): classes of the fc head on the pooled last stage (0: none).
+
+    Raises:
+        AssertionError: the cost outside the positions changes with the candidates (the
+            space is not additive).
+    """
 
     def __init__(self, space, input_size: int = 224, num_classes: int = 1000):
         from mmengine.analysis import FlopAnalyzer, parameter_count
 
-        from .backbones import PiNASResNeSt
-        self.space = space = SearchSpace.get(space)
+        self.space = space = get_space(space)
+        _, subnet_cls = space.backbone_classes()
         n, c = space.num_blocks, space.num_choices
         self.flops = np.zeros((n, c), dtype=np.int64)
         self.params = np.zeros((n, c), dtype=np.int64)
         base_flops = base_params = None
         x = torch.zeros(1, 3, input_size, input_size)
         for choice in range(c):
-            model = _Classifier(PiNASResNeSt(arch=[choice] * n, space=space), num_classes)
+            model = _Classifier(subnet_cls(arch=[choice] * n, space=space), num_classes)
             model.eval()
             analyzer = FlopAnalyzer(model, (x, ))
             analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             flops = analyzer.by_module()
             params = parameter_count(model)
-            names = [f'backbone.{name}' for name, _ in model.backbone.named_blocks()]
-            blk_f = [int(flops[k]) for k in names]
-            blk_p = [int(params[k]) for k in names]
+            positions = [[f'backbone.{name}' for name in names]
+                         for names in model.backbone.position_modules()]
+            blk_f = [sum(int(flops[k]) for k in names) for names in positions]
+            blk_p = [sum(int(params[k]) for k in names) for names in positions]
             self.flops[:, choice] = blk_f
             self.params[:, choice] = blk_p
             rest_f, rest_p = int(flops['']) - sum(blk_f), int(params['']) - sum(blk_p)
@@ -72,14 +89,14 @@ class ComplexityTable:
 
 
 @lru_cache(maxsize=None)
-def _table(space: SearchSpace, input_size: int, num_classes: int) -> ComplexityTable:
+def _table(space, input_size: int, num_classes: int) -> ComplexityTable:
     return ComplexityTable(space, input_size, num_classes)
 
 
 def complexity_table(space='resnest50', input_size: int = 224,
                      num_classes: int = 1000) -> ComplexityTable:
     """The (cached) table of a space: keyed by the whole frozen :class:`SearchSpace`."""
-    return _table(SearchSpace.get(space), input_size, num_classes)
+    return _table(get_space(space), input_size, num_classes)
 
 
 def arch_complexity(arch: ArchLike, space='resnest50', input_size: int = 224,

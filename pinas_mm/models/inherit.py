@@ -6,7 +6,7 @@ from typing import Dict, Mapping
 import torch
 import torch.nn as nn
 
-from pinas_mm.space import ArchLike, SearchSpace
+from pinas_mm.space import ArchLike, SearchSpace, get_space
 
 _CAND = re.compile(r'^layer(\d+)\.(\d+)\.candidates\.(\d+)\.(.+)$')
 
@@ -44,6 +44,20 @@ def inherit_subnet_state(supernet_state: Mapping[str, torch.Tensor], arch: ArchL
         raise ValueError(f'No backbone keys with prefix {prefix!r} in the supernet state '
                          f'(first keys: {list(supernet_state)[:5]}).')
     return out
+
+
+def inherit_state(supernet_state: Mapping[str, torch.Tensor], arch: ArchLike, space,
+                  prefix: str = '') -> 'OrderedDict[str, torch.Tensor]':
+    """Supernet state + arch -> subnet state for any space (a preset name of either kind,
+    a dict or a space object; :func:`~pinas_mm.space.get_space`).
+
+    The space's supernet class does the mapping (its ``inherit_state``:
+    :func:`inherit_subnet_state` for the ResNeSt spaces,
+    :func:`~pinas_mm.models.backbones.nb201.inherit_nb201_state` for NAS-Bench-201); the
+    keys returned are those of the space's subnet class. ``ValueError`` as theirs."""
+    space = get_space(space)
+    supernet_cls, _ = space.backbone_classes()
+    return supernet_cls.inherit_state(supernet_state, arch, space, prefix=prefix)
 
 
 def check_state_matches(module: nn.Module, state: Mapping[str, torch.Tensor],

@@ -53,6 +53,11 @@ class NB201Space:
     ops: Tuple[str, ...] = NB201_OPS
     edges: Tuple[Tuple[int, int], ...] = NB201_EDGES
 
+    #: registry names of the supernet / subnet backbones
+    #: (see :func:`pinas_mm.space.space.backbone_classes`)
+    supernet_type = 'NB201SuperNet'
+    subnet_type = 'NB201Net'
+
     def __post_init__(self):
         expected = sorted(_edges_of(self.num_nodes))
         if sorted(self.edges) != expected:
@@ -88,6 +93,11 @@ class NB201Space:
         """Parse a digit string, list, arch file or NAS-Bench-201 string; ``ValueError``
         names the value and the valid forms."""
         return Arch.parse(value, self.num_blocks, self.num_choices, self.arch_format)
+
+    def backbone_classes(self) -> Tuple[type, type]:
+        """``(NB201SuperNet, NB201Net)``: see :func:`pinas_mm.space.space.backbone_classes`."""
+        from .space import backbone_classes
+        return backbone_classes(self)
 
     def to_dict(self) -> Dict:
         return dict(type='nb201', name=self.name, channels=self.channels,

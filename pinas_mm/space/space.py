@@ -5,6 +5,21 @@ from typing import Dict, Tuple, Union
 from .arch import NUM_CHOICES, Arch, ArchLike
 
 
+def backbone_classes(space) -> Tuple[type, type]:
+    """``(supernet class, subnet class)`` of a space, looked up by the registry names
+    ``space.supernet_type`` / ``space.subnet_type`` in ``pinas_mm.registry.MODELS``
+    (imported here, not at module load, as the backbones import the spaces).
+
+    The two classes make any space usable by the generic code (complexity tables,
+    export): ``supernet_cls(space=space)`` holds every candidate and provides
+    ``inherit_state(supernet_state, arch, space, prefix)`` (supernet state -> subnet
+    state); ``subnet_cls(arch=arch, space=space)`` holds one arch and names the modules
+    of each arch position with ``position_modules()``."""
+    import pinas_mm.models.backbones  # noqa: F401  (registers the backbones)
+    from pinas_mm.registry import MODELS
+    return MODELS.get(space.supernet_type), MODELS.get(space.subnet_type)
+
+
 @dataclass(frozen=True)
 class BlockSetting:
     """One candidate ResNeSt bottleneck."""
@@ -36,6 +51,14 @@ class SearchSpace:
     base_channels: int = 64
     widen: float = 1.0
     candidates: Tuple[BlockSetting, ...] = field(default=CANDIDATES)
+
+    #: registry names of the supernet / subnet backbones (see :func:`backbone_classes`)
+    supernet_type = 'PiNASSuperNet'
+    subnet_type = 'PiNASResNeSt'
+
+    def backbone_classes(self) -> Tuple[type, type]:
+        """``(PiNASSuperNet, PiNASResNeSt)``: see :func:`backbone_classes`."""
+        return backbone_classes(self)
 
     @property
     def num_blocks(self) -> int:

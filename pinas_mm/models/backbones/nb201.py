@@ -153,6 +153,13 @@ class _NB201Base(BaseModule):
             if isinstance(cell, NB201Cell):
                 yield f'cells.{k}', cell
 
+    def position_modules(self) -> List[List[str]]:
+        """Module names of each arch position: edge ``e`` of every cell,
+        ``[['cells.0.edges.0', 'cells.2.edges.0', ...], ...]`` (positions in the space's
+        edge order; reduction blocks hold no position)."""
+        cells = [name for name, _ in self.named_cells()]
+        return [[f'{name}.edges.{e}' for name in cells] for e in range(self.space.num_blocks)]
+
     def forward(self, x) -> Tuple[torch.Tensor, ...]:
         x = self.stem(x)
         outs = []
@@ -206,6 +213,12 @@ class NB201SuperNet(PathSamplingMixin, _NB201Base):
 
     def _make_edge(self, edge, channels):
         return ChoiceEdge(self.space.ops, channels)
+
+    @staticmethod
+    def inherit_state(supernet_state, arch: ArchLike, space='nb201', prefix: str = ''):
+        """Supernet state -> :class:`NB201Net` state of ``arch``
+        (:func:`inherit_nb201_state`)."""
+        return inherit_nb201_state(supernet_state, arch, space, prefix=prefix)
 
     @property
     def arch(self) -> Arch:

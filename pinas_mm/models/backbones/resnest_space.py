@@ -273,6 +273,11 @@ class _PiNASBase(ResNet):
             for b, block in enumerate(getattr(self, layer_name)):
                 yield f'{layer_name}.{b}', block
 
+    def position_modules(self) -> List[List[str]]:
+        """Module names of each arch position: ``[['layer1.0'], ['layer1.1'], ...]`` (one
+        block per position, its downsample included)."""
+        return [[name] for name, _ in self.named_blocks()]
+
 
 @MODELS.register_module()
 class PiNASResNeSt(_PiNASBase):
@@ -317,6 +322,13 @@ class PiNASSuperNet(PathSamplingMixin, _PiNASBase):
         cands = [build_candidate(s, in_channels, out_channels, downsample=None, **kwargs)
                  for s in self.space.candidates]
         return ChoiceBlock(cands, downsample)
+
+    @staticmethod
+    def inherit_state(supernet_state, arch: ArchLike, space='resnest50', prefix: str = ''):
+        """Supernet state -> :class:`PiNASResNeSt` state of ``arch``
+        (:func:`~pinas_mm.models.inherit.inherit_subnet_state`)."""
+        from ..inherit import inherit_subnet_state
+        return inherit_subnet_state(supernet_state, arch, space, prefix=prefix)
 
     # ---- paths ---------------------------------------------------------------------
     @property
