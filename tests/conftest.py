@@ -15,3 +15,14 @@ def tiny_data(tmp_path_factory):
     out = tmp_path_factory.mktemp('tiny')
     make_tiny_datasets(str(out))
     return str(out)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (tiny forward passes: more threads than free cores
+    is many times slower), restored afterwards."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

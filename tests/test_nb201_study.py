@@ -9,14 +9,6 @@ import torch
 from pinas_mm import analysis_nb201 as study
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope='module')
 def photo_root(tmp_path_factory):
     """A CIFAR-10-like folder: train/ and val/ with 3 classes of 8x8 PNG photos."""

@@ -198,15 +198,6 @@ def test_restrict_paths_limits_sampling_and_restores():
     assert seen == {0, 1, 2, 3}
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny forward passes: more threads than free cores is many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_restrict_paths_reaches_the_training_step(one_thread):
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
