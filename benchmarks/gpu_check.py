@@ -29,7 +29,6 @@ skipped (mmengine's ``AmpOptimWrapper`` needs a GPU). Its numbers say nothing ab
     python benchmarks/gpu_check.py --device cpu --tiny --steps 2 --iters 2
 """
 import argparse
-import importlib.util
 import os
 import os.path as osp
 import socket
@@ -66,12 +65,9 @@ class NoGPUError(RuntimeError):
 
 
 def load_bench():
-    """benchmarks/bench_pinas_step.py as a module (its model/view/optimizer builders)."""
-    spec = importlib.util.spec_from_file_location(
-        '_pinas_bench_pinas_step', osp.join(ROOT, 'benchmarks', 'bench_pinas_step.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """:mod:`benchmarks.bench_pinas_step` (its model/view/optimizer builders)."""
+    from benchmarks import bench_pinas_step
+    return bench_pinas_step
 
 
 def require_gpu() -> str:

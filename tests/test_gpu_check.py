@@ -1,6 +1,5 @@
 """tools/gpu_check.sh and benchmarks/gpu_check.py: the CPU dry run of every row, and the
 one-line failure without a GPU (the GPU run itself needs a device machine)."""
-import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -12,11 +11,8 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def load_gpu_check():
-    spec = importlib.util.spec_from_file_location(
-        '_pinas_gpu_check', osp.join(ROOT, 'benchmarks', 'gpu_check.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from benchmarks import gpu_check
+    return gpu_check
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the no-GPU failure')
