@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from pinas_mm.search.perturbation import (PerturbationSelector, PerturbationStore,
-                                          restrict_paths, sample_paths)
+from pinas_mm.search import SearchHistory
+from pinas_mm.search.perturbation import PerturbationSelector, restrict_paths, sample_paths
 from pinas_mm.space import Arch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -27,12 +27,12 @@ def additive(arch):
 class Tracking:
     """A selector whose evaluator checks every path against the estimate it serves."""
 
-    def __init__(self, store=None, fail_at_step=None, fail_after=0, num_paths=12, **kw):
+    def __init__(self, history=None, fail_at_step=None, fail_after=0, num_paths=12, **kw):
         self.calls = []  # (step, arch)
         self.current = None
         self.fail_at_step, self.fail_after = fail_at_step, fail_after
         self.sel = PerturbationSelector(self.evaluate, 16, 4, num_paths=num_paths, seed=3,
-                                        store=store, log=lambda s: None, **kw)
+                                        history=history, log=lambda s: None, **kw)
         estimate = self.sel.estimate
 
         def tracked(step, block, removed, allowed):
@@ -50,22 +50,27 @@ class Tracking:
         return additive(arch)
 
 
+def _history(path, study='perturbation'):
+    """The selection records of the space of these tests in the SQLite file ``path``."""
+    return SearchHistory(path, study, 16, 4)
+
+
 def test_every_block_decided_once_and_removed_candidate_never_sampled():
     t = Tracking()
     arch = t.sel.run()
-    decisions = t.sel.store.decisions()
+    decisions = t.sel.history.decisions()
     assert [d['step'] for d in decisions] == list(range(16))
     assert sorted(d['block'] for d in decisions) == list(range(16))
     assert [d['block'] for d in decisions] == t.sel.order
     assert tuple(arch) == tuple(BEST)  # the important candidate of every block is kept
-    for est in t.sel.store.of_kind('estimate'):
+    for est in t.sel.history.decision_records('estimate'):
         blocks = [Arch.parse(p)[est['block']] for p in est['paths']]
         assert est['removed'] not in blocks
         assert set(blocks) <= {0, 1, 2, 3} - {est['removed']}
     # decided blocks stay fixed in every later path
     fixed = {}
     for d in decisions:
-        for est in t.sel.store.of_kind('estimate'):
+        for est in t.sel.history.decision_records('estimate'):
             if est['step'] > d['step']:
                 assert all(Arch.parse(p)[d['block']] == d['choice'] for p in est['paths'])
         fixed[d['block']] = d['choice']
@@ -82,8 +87,9 @@ def test_decision_is_argmin_of_with_removal_scores():
 
     sel = PerturbationSelector(noisy, 16, 4, num_paths=3, seed=1, log=lambda s: None)
     arch = sel.run()
-    for d in sel.store.decisions():
-        ests = {e['removed']: e for e in sel.store.of_kind('estimate') if e['step'] == d['step']}
+    for d in sel.history.decisions():
+        ests = {e['removed']: e for e in sel.history.decision_records('estimate')
+                if e['step'] == d['step']}
         assert sorted(ests) == [0, 1, 2, 3]
         means = {c: np.mean([table[Arch.parse(p)] for p in e['paths']]) for c, e in ests.items()}
         for c, e in ests.items():
@@ -114,7 +120,7 @@ def test_resume_after_kill_continues_without_recomputing(tmp_path):
     ref = Tracking()
     ref_arch = ref.sel.run()
 
-    path = str(tmp_path / 'perturbation.jsonl')
+    path = str(tmp_path / 'search.db')
     tuned = []
 
     class FakeTuner:
@@ -124,38 +130,38 @@ def test_resume_after_kill_continues_without_recomputing(tmp_path):
         def __call__(self, step, allowed):
             tuned.append(step)
 
-    killed = Tracking(PerturbationStore(path), fail_at_step=6, fail_after=14, tuner=FakeTuner())
+    killed = Tracking(_history(path), fail_at_step=6, fail_after=14, tuner=FakeTuner())
     with pytest.raises(KeyboardInterrupt):
         killed.sel.run()
-    stored = PerturbationStore(path)
+    stored = _history(path)
     assert len(stored.decisions()) == 6 and tuned == list(range(6))
     partial = stored.estimates(6)
     assert 0 < len(partial) < 4  # estimates of the unfinished block were kept too
 
-    resumed = Tracking(PerturbationStore(path), tuner=FakeTuner())
+    resumed = Tracking(_history(path), tuner=FakeTuner())
     arch = resumed.sel.run()
     assert arch == ref_arch
     steps = [s for s, _ in resumed.calls]
     assert min(steps) == 6  # nothing of the decided blocks is recomputed
     # the kept estimates of step 6 are reused (a recomputed one would be stored twice)
-    assert set(resumed.sel.store.estimates(6)) == {0, 1, 2, 3}
-    final = PerturbationStore(path)
+    assert set(resumed.sel.history.estimates(6)) == {0, 1, 2, 3}
+    final = _history(path)
     assert [d['block'] for d in final.decisions()] == ref.sel.order
     assert [d['choice'] for d in final.decisions()] == \
-        [d['choice'] for d in ref.sel.store.decisions()]
+        [d['choice'] for d in ref.sel.history.decisions()]
     for step in range(16):  # one estimate per candidate, never duplicated
-        assert sorted(e['removed'] for e in final.of_kind('estimate')
+        assert sorted(e['removed'] for e in final.decision_records('estimate')
                       if e['step'] == step) == [0, 1, 2, 3]
     assert tuned == list(range(15))  # tuned once after every decision but the last
 
     # other settings: refuse to continue
     with pytest.raises(ValueError, match='num_paths'):
         PerturbationSelector(additive, 16, 4, num_paths=2, seed=3,
-                             store=PerturbationStore(path)).run()
+                             history=_history(path)).run()
 
 
 def test_resume_reruns_a_lost_tuning(tmp_path):
-    path = str(tmp_path / 'p.jsonl')
+    path = str(tmp_path / 'p.db')
     saved, calls = [], []
 
     class LossyTuner:  # the checkpoint of decision 3 was never written
@@ -167,11 +173,11 @@ def test_resume_reruns_a_lost_tuning(tmp_path):
             if step != 3 or len(calls) > 4:
                 saved.append(step + 1)
 
-    t = Tracking(PerturbationStore(path), fail_at_step=4, fail_after=0, tuner=LossyTuner())
+    t = Tracking(_history(path), fail_at_step=4, fail_after=0, tuner=LossyTuner())
     with pytest.raises(KeyboardInterrupt):
         t.sel.run()
     assert calls == [0, 1, 2, 3]
-    Tracking(PerturbationStore(path), tuner=LossyTuner()).sel.run()
+    Tracking(_history(path), tuner=LossyTuner()).sel.run()
     assert calls == [0, 1, 2, 3] + [3] + list(range(4, 15))
 
 
@@ -258,12 +264,12 @@ kill_after = int(sys.argv.pop(1))
 calls_file = sys.argv.pop() + '.calls'
 from pinas_mm.search import perturbation
 if kill_after:
-    tune = perturbation._Tuner.__call__
+    tune = perturbation.ProgressiveTuner.__call__
     def killing(self, step, allowed):
         tune(self, step, allowed)
         if step + 1 == kill_after:
             raise SystemExit(3)
-    perturbation._Tuner.__call__ = killing
+    perturbation.ProgressiveTuner.__call__ = killing
 evaluate = perturbation.CandidateEvaluator.__call__
 def counting(self, arch):
     with open(calls_file, 'a') as f:
@@ -284,7 +290,7 @@ main()
     assert ref.returncode == 0, ref.stderr[-3000:]
     killed = run(tmp_path / 'run', 3)
     assert killed.returncode == 3, killed.stderr[-3000:]
-    store = PerturbationStore(str(tmp_path / 'run' / 'perturbation.jsonl'))
+    store = _history(str(tmp_path / 'run' / 'search.db'))
     assert len(store.decisions()) == 3
     first_calls = (tmp_path / 'run.calls').read_text().split()
     resumed = run(tmp_path / 'run', 0)
@@ -293,8 +299,8 @@ main()
     assert '3 of 16 blocks decided' in log and 'decision 3 loaded' in log
     all_calls = (tmp_path / 'run.calls').read_text().split()
     assert len(all_calls) > len(first_calls)
-    ref_store = PerturbationStore(str(tmp_path / 'ref' / 'perturbation.jsonl'))
-    got = PerturbationStore(str(tmp_path / 'run' / 'perturbation.jsonl'))
+    ref_store = _history(str(tmp_path / 'ref' / 'search.db'))
+    got = _history(str(tmp_path / 'run' / 'search.db'))
     assert [d['choice'] for d in got.decisions()] == [d['choice'] for d in ref_store.decisions()]
     assert [d['scores_without'] for d in got.decisions()] == \
         [d['scores_without'] for d in ref_store.decisions()]

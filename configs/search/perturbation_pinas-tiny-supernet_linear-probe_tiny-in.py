@@ -7,8 +7,8 @@
 # `tune_iters` iterations. Start from the linear probe checkpoint:
 #   python tools/search.py configs/search/perturbation_pinas-tiny-supernet_linear-probe_tiny-in.py \
 #       --checkpoint work_dirs/<linear probe run>/epoch_6.pth
-# Rerunning the command continues at the next undecided block (work_dir/perturbation.jsonl
-# and work_dir/perturbation_ckpt/). Export with the checkpoint named in best_arch.yaml:
+# Rerunning the command continues at the next undecided block (work_dir/search.db, study
+# 'perturbation', and work_dir/perturbation_ckpt/). Export with the checkpoint named in best_arch.yaml:
 #   python tools/export_subnet.py <work_dir>/perturbation_ckpt/decision_15.pth --from-search <work_dir>
 # Without tuning (train_cfg.tune_iters=0) the source checkpoint is exported.
 _base_ = ['./search-evolution_pinas-tiny-supernet_linear-probe_tiny-in.py']

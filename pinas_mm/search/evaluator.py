@@ -1,7 +1,7 @@
 """Candidate evaluation = BN recalibration of the path + a scorer."""
 import itertools
 import random
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Iterable, List, Optional, Union
 
 import numpy as np
 import torch
@@ -329,22 +329,30 @@ class KNNScorer(BaseScorer):
 
 
 class CandidateEvaluator:
-    """Evaluate one arch: set the path, recalibrate BN, score; plus cached complexity.
+    """Evaluate one arch: BN recalibration of its path (:func:`recalibrate_bn`, which sets
+    the path), then the scorer. Nothing else: FLOPs / params and budgets are
+    :class:`~pinas_mm.search.budget.Budget`'s, records the loops' and the
+    :class:`~pinas_mm.search.SearchHistory`'s.
 
-    The recalibration batches are cached in ``batch_cache`` (default: the scorer's
-    ``batch_cache``, i.e. the scorer config's ``cache_batches`` switch and bound apply to
-    both; ``None`` when the scorer has none)."""
+    Args:
+        model: the (possibly wrapped) model whose backbone is the supernet.
+        recal_dataloader / recal_batches / seed: the recalibration data, see
+            :func:`recalibrate_bn`.
+        scorer: ``model -> float``, higher is better (a :class:`BaseScorer`).
+        space / input_size / num_classes: unused; accepted so that call sites written
+            when the evaluator also counted FLOPs keep working.
+        batch_cache: where the recalibration batches are cached (default ``'scorer'``:
+            the scorer's ``batch_cache``, i.e. the scorer config's ``cache_batches``
+            switch and bound apply to both; ``None`` when the scorer has none).
+    """
 
     def __init__(self, model, recal_dataloader, scorer: BaseScorer, recal_batches: int,
-                 space='resnest50', input_size: int = 224, num_classes: int = 1000,
-                 seed: int = 0, batch_cache: Union[BatchCache, None, str] = 'scorer'):
+                 space=None, input_size=None, num_classes=None, seed: int = 0,
+                 batch_cache: Union[BatchCache, None, str] = 'scorer'):
         self.model = model
         self.recal_dataloader = recal_dataloader
         self.scorer = scorer
         self.recal_batches = recal_batches
-        self.space = space
-        self.input_size = input_size
-        self.num_classes = num_classes
         self.seed = seed
         if isinstance(batch_cache, str):
             if batch_cache != 'scorer':
@@ -353,12 +361,8 @@ class CandidateEvaluator:
             batch_cache = getattr(scorer, 'batch_cache', None)
         self.batch_cache = batch_cache
 
-    def complexity(self, arch: Arch) -> Dict[str, int]:
-        from pinas_mm.models.complexity import arch_complexity
-        flops, params = arch_complexity(arch, self.space, self.input_size, self.num_classes)
-        return dict(flops=flops, params=params)
-
     def __call__(self, arch: Arch) -> float:
+        """The score of ``arch`` (the model is left on its path, BN recalibrated)."""
         recalibrate_bn(self.model, arch, self.recal_dataloader, self.recal_batches, self.seed,
                        self.batch_cache)
         return self.scorer(self.model)

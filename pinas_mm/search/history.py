@@ -30,6 +30,12 @@ namespace) and whose process no longer exists. Times come from the database serv
 :meth:`SearchHistory.finish` records the result only while the worker still holds the
 claim, then marks the claim done; a worker killed between the two leaves a record and a
 running claim, which the next worker that takes the claim over just closes.
+
+**Decisions (progressive selection).** DARTS-PT (:class:`~pinas_mm.search.PerturbationLoop`)
+stores its settings, every with-removal estimate and every decision in the table
+``pinas_mm_decisions`` of the same database, keyed by (study, insertion number), each
+committed at once (:meth:`SearchHistory.add_decision`); a stopped selection reopens the
+study and continues at the next undecided block without recomputing a stored estimate.
 """
 import csv
 import json
@@ -83,6 +89,22 @@ CLAIMS = sa.Table(
     sa.UniqueConstraint('study', 'slot', name='pinas_mm_claims_slot'),
 )
 _FULL = object()
+
+#: The records of a progressive selection (DARTS-PT, :mod:`pinas_mm.search.perturbation`),
+#: one row each, in insertion order ``seq``: ``kind`` ``meta`` (the settings the run was
+#: started with), ``estimate`` (one with-removal estimate: step, block, removed candidate,
+#: its paths and scores) or ``decision`` (one fixed block); ``record`` is the whole record
+#: as JSON.
+DECISIONS = sa.Table(
+    'pinas_mm_decisions', _CLAIMS_META,
+    sa.Column('study', sa.String(255), primary_key=True),
+    sa.Column('seq', sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column('kind', sa.String(16), nullable=False),
+    sa.Column('step', sa.Integer, nullable=True),
+    sa.Column('record', sa.Text, nullable=False),
+)
+#: the kinds of :data:`DECISIONS` rows
+DECISION_KINDS = ('meta', 'estimate', 'decision')
 
 
 def machine_id() -> str:
@@ -283,8 +305,8 @@ class SearchHistory:
             self.study.set_user_attr(_SPACE_KEY, space)
 
     def _open_claims(self) -> None:
-        """The engine of the claims table (the study's own database when it has one, else
-        a private in-memory SQLite database) and the table itself."""
+        """The engine of the claims and decisions tables (the study's own database when it
+        has one, else a private in-memory SQLite database) and the tables themselves."""
         storage = getattr(self.study, '_storage', None)
         backend = getattr(storage, '_backend', storage)
         engine = getattr(backend, 'engine', None)
@@ -295,7 +317,7 @@ class SearchHistory:
         # one claims operation at a time per process (the heartbeat thread and the loop;
         # an in-memory database has one shared connection)
         self._claims_lock = threading.Lock()
-        _CLAIMS_META.create_all(engine, tables=[CLAIMS], checkfirst=True)
+        _CLAIMS_META.create_all(engine, tables=[CLAIMS, DECISIONS], checkfirst=True)
 
     @staticmethod
     def _storage_url(storage: Any) -> Optional[str]:
@@ -556,6 +578,59 @@ class SearchHistory:
                 out.append(d)
             return out
         return self._claims_op(read, 'Reading the claims')
+
+    # -------------------------------------------------------------------------- decisions
+    def add_decision(self, record: Dict) -> Dict:
+        """Store one record of a progressive selection (committed at once, in order);
+        returns it. ``record['kind']`` is one of :data:`DECISION_KINDS`; an ``estimate`` or
+        ``decision`` carries its ``step``. ``ValueError`` for another kind, a missing
+        step, or a value that is not JSON-serializable."""
+        kind = record.get('kind') if isinstance(record, dict) else None
+        if kind not in DECISION_KINDS:
+            raise ValueError(f'Invalid decision record {record!r}: expected a dict whose '
+                             f'kind is one of {DECISION_KINDS}.')
+        step = record.get('step')
+        if kind != 'meta' and (isinstance(step, bool) or not isinstance(step, int)):
+            raise ValueError(f'Invalid {kind} record {record!r}: expected an int step.')
+        text = json.dumps(_jsonable(record, f'{kind} record'), allow_nan=True)
+
+        def insert(conn, now):
+            seq = conn.execute(sa.select(sa.func.max(DECISIONS.c.seq)).where(
+                DECISIONS.c.study == self.study_name)).scalar()
+            conn.execute(DECISIONS.insert().values(
+                study=self.study_name, seq=0 if seq is None else seq + 1, kind=kind,
+                step=None if step is None else int(step), record=text))
+            return 'ok'
+        for _ in range(_ATTEMPTS):  # 'retry': another writer took the same seq
+            if self._claims_op(insert, f'Storing a {kind} record', conflict='retry') == 'ok':
+                return record
+        raise RuntimeError(f'Storing a {kind} record in {self.storage_url!r} met another '
+                           f'writer {_ATTEMPTS} times: one selection per study at a time.')
+
+    def decision_records(self, kind: Optional[str] = None) -> List[Dict]:
+        """The stored records of the progressive selection (all, or those of ``kind``) in
+        the order they were added."""
+        def read(conn, now):
+            cond = DECISIONS.c.study == self.study_name
+            if kind is not None:
+                cond = sa.and_(cond, DECISIONS.c.kind == kind)
+            return conn.execute(sa.select(DECISIONS.c.record).where(cond)
+                                .order_by(DECISIONS.c.seq)).scalars().all()
+        return [json.loads(text) for text in self._claims_op(read, 'Reading the decisions')]
+
+    def decision_meta(self) -> Optional[Dict]:
+        """The ``meta`` record (the settings of the run that started the selection)."""
+        metas = self.decision_records('meta')
+        return metas[0] if metas else None
+
+    def decisions(self) -> List[Dict]:
+        """The ``decision`` records, by step."""
+        return sorted(self.decision_records('decision'), key=lambda r: r['step'])
+
+    def estimates(self, step: int) -> Dict[int, Dict]:
+        """``{removed candidate: estimate record}`` of decision ``step``."""
+        return {r['removed']: r for r in self.decision_records('estimate')
+                if r['step'] == step}
 
     # ------------------------------------------------------------------------------ reads
     def refresh(self) -> None:

@@ -1,5 +1,6 @@
 """Supervised uses of the supernet: SPOS training and the supernet linear probe."""
-from typing import List
+import contextlib
+from typing import Iterator, List
 
 import torch
 from mmpretrain.models.classifiers import ImageClassifier
@@ -21,7 +22,8 @@ class SupernetClassifier(ImageClassifier):
       path runs every iteration.
     In ``predict``/``tensor`` modes the current path (``backbone.set_arch``) runs.
     Paths come from ``Random(path_seed, step)``: the same on every rank, and reproduced
-    after a resume.
+    after a resume. Within :meth:`sampling_paths` every train step samples a path even
+    with ``sample_path=False`` (DARTS-PT's progressive tuning).
     """
 
     def __init__(self, backbone: dict, sample_path: bool = True,
@@ -34,9 +36,24 @@ class SupernetClassifier(ImageClassifier):
         self.sample_path = sample_path
         self.freeze_backbone = freeze_backbone
         self.path_seed = path_seed
+        self._sampling_depth = 0  # open sampling_paths() contexts
         self.register_buffer('step', torch.zeros(1, dtype=torch.long))
         if freeze_backbone:
             self.backbone.requires_grad_(False)
+
+    @contextlib.contextmanager
+    def sampling_paths(self) -> Iterator['SupernetClassifier']:
+        """Within the context every ``loss`` (train step) samples a path from
+        ``Random(path_seed, step)``, as with ``sample_path=True``, whatever ``sample_path``
+        says; ``sample_path`` itself is not changed, and leaving the context restores the
+        configured behaviour (contexts nest). Paths lie in the backbone's allowed sets
+        (``backbone.set_allowed``, e.g. :func:`pinas_mm.search.perturbation.restrict_paths`).
+        """
+        self._sampling_depth += 1
+        try:
+            yield self
+        finally:
+            self._sampling_depth -= 1
 
     def extract_feat(self, inputs, stage='neck'):
         if self.freeze_backbone:
@@ -48,7 +65,7 @@ class SupernetClassifier(ImageClassifier):
         return super().extract_feat(inputs, stage=stage)
 
     def loss(self, inputs: torch.Tensor, data_samples: List) -> dict:
-        if self.sample_path:
+        if self.sample_path or self._sampling_depth:
             rng = step_rng(self.path_seed, self.step)
             self.backbone.set_arch(self.backbone.sample_arch(rng))
         self.step += 1
