@@ -162,20 +162,11 @@ def load_score_data(data_root: str, recal_images: int = 64, recal_batch: int = 6
 def infer_space(state: Dict[str, torch.Tensor], prefix: str = 'backbone.'):
     """The :class:`~pinas_mm.space.NB201Space` a supernet state was built for: channels
     from the stem conv, cells per stage from the number of cells (3 N + 2). A preset
-    (``nb201``, ``nb201-tiny``) when one matches."""
-    from pinas_mm.space.nb201 import NB201_PRESETS, NB201Space
-    stem = state.get(prefix + 'stem.0.weight')
-    cells = {int(k[len(prefix):].split('.')[1]) for k in state
-             if k.startswith(prefix + 'cells.')}
-    if stem is None or not cells or (len(cells) - 2) % 3:
-        raise ValueError(f'Not a NAS-Bench-201 supernet state: no {prefix}stem.0.weight or '
-                         f'no {prefix}cells.* keys in 3 N + 2 cells (first keys: '
-                         f'{list(state)[:5]}).')
-    channels, n = int(stem.shape[0]), (len(cells) - 2) // 3
-    for space in NB201_PRESETS.values():
-        if (space.channels, space.cells_per_stage) == (channels, n):
-            return space
-    return NB201Space(name=f'nb201-c{channels}-n{n}', channels=channels, cells_per_stage=n)
+    (``nb201``, ``nb201-tiny``) when one matches
+    (:func:`pinas_mm.models.backbones.layout.infer_space`)."""
+    from pinas_mm.models.backbones.layout import infer_space as infer_layout_space
+    from pinas_mm.space.nb201 import NB201Space
+    return infer_layout_space(state, prefix, space_types=(NB201Space, ))
 
 
 def space_of(space):

@@ -14,13 +14,9 @@ Unmapped keys are an error naming them; neck / teacher / queue / heads are dropp
 listed. ``--prefix backbone.`` writes backbone keys under that prefix (a subnet's ``fc``
 then becomes ``head.fc.*``). Mapping and evidence: ``pinas_mm/models/converters.py``.
 """
-import argparse
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help="the authors' checkpoint")
-    parser.add_argument('dst', help='output checkpoint (.pth)')
+def _add_arguments(parser):
     parser.add_argument('--kind', choices=('auto', 'supernet', 'subnet'), default='auto')
     parser.add_argument('--arch', default=None,
                         help='subnet arch in any form (digits, name, arch file); default: '
@@ -32,29 +28,29 @@ def main(argv=None):
     parser.add_argument('--src-prefix', default=None,
                         help="take only the keys under this prefix (e.g. 'pretrained.'); "
                              'everything else is dropped')
-    parser.add_argument('--prefix', default='',
-                        help="prefix of the output backbone keys, e.g. 'backbone.'")
-    parser.add_argument('--drop-head', action='store_true',
-                        help="leave a subnet's fc out even with --prefix")
     parser.add_argument('--downsample-from', type=int, default=None, metavar='C',
                         help="supernet trained with downsample_share=False: take candidate "
                              "C's downsample")
-    parser.add_argument('--no-verify', action='store_true',
-                        help='skip building the target model to check keys and shapes')
-    args = parser.parse_args(argv)
-    from pinas_mm.models.converters import (convert_pinas_authors, load_state_dict_file,
-                                            save_converted)
-    try:
-        state = load_state_dict_file(args.src)
-        out, meta = convert_pinas_authors(
-            state, kind=args.kind, arch=args.arch, space=args.space, encoder=args.encoder,
-            src_prefix=args.src_prefix, out_prefix=args.prefix, drop_head=args.drop_head,
-            downsample_from=args.downsample_from,
-            verify=not args.no_verify)
-    except (ValueError, FileNotFoundError) as e:
-        raise SystemExit(f'error: {e}') from None
-    save_converted(out, meta, args.dst, src=args.src)
-    print(f'{args.dst}: {meta["kind"]} of space {meta["space"]}'
-          + (f', arch {meta["arch"]}' if 'arch' in meta else '')
-          + f', {meta["num_keys"]} keys from {meta["source_prefix"] or "(no prefix)"}, '
-          f'dropped {meta["dropped"] or "nothing"}')
+
+
+def _convert(state, args, **common):
+    from pinas_mm.models.converters import convert_pinas_authors
+    return convert_pinas_authors(
+        state, kind=args.kind, arch=args.arch, space=args.space, encoder=args.encoder,
+        src_prefix=args.src_prefix, downsample_from=args.downsample_from, **common)
+
+
+def _summary(meta):
+    return (f'{meta["kind"]} of space {meta["space"]}'
+            + (f', arch {meta["arch"]}' if 'arch' in meta else '')
+            + f', {meta["num_keys"]} keys from {meta["source_prefix"] or "(no prefix)"}, '
+            f'dropped {meta["dropped"] or "nothing"}')
+
+
+def main(argv=None):
+    from pinas_mm.models.converters import converter_cli
+    converter_cli(argv, __doc__, "the authors' checkpoint", _add_arguments, _convert,
+                  _summary,
+                  prefix_help="prefix of the output backbone keys, e.g. 'backbone.'",
+                  drop_head_help="leave a subnet's fc out even with --prefix",
+                  verify_help='skip building the target model to check keys and shapes')

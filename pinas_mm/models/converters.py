@@ -84,13 +84,13 @@ nor with a fixed BN momentum, and counted in ``meta['filled_num_batches_tracked'
 import os.path as osp
 import re
 from collections import OrderedDict
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
 from pinas_mm.engine.checkpoint import (extract_state_dict,  # noqa: F401
                                         read_state_dict, strip_module_prefix)
-from pinas_mm.space import SPACE_PRESETS, Arch, ArchLike, SearchSpace
+from pinas_mm.space import Arch, ArchLike, SearchSpace
 
 BN_KEYS = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
 
@@ -157,25 +157,36 @@ def load_state_dict_file(path: str) -> 'OrderedDict[str, torch.Tensor]':
 
 
 # ---- shared pieces ------------------------------------------------------------------
-def _map_downsample(rest: str, stage: int) -> Optional[str]:
-    """``downsample.{1,2}.<p>`` of the sources -> ours; None if it is not one.
+# Our key names come from the supernet's layout (PiNASSuperNet.layout_for, see
+# pinas_mm/models/backbones/layout.py): a source block ``layer{s}.{b}`` is our block of
+# that name if the space has it; its candidates, shared downsample and the subnet's
+# names are the layout's.
+def _layout(space: SearchSpace):
+    from pinas_mm.models.backbones import PiNASSuperNet
+    return PiNASSuperNet.layout_for(space)
+
+
+def _source_block(layout, stage: str, b: str):
+    """Our block (a layout slot) of source block ``layer{stage}.{b}``, or None."""
+    return layout.slot(f'layer{stage}.{b}')
+
+
+def _map_downsample(rest: str, stage: int, slot) -> Optional[str]:
+    """``downsample.{1,2}.<p>`` of the sources -> our key under the block's shared
+    downsample; None if it is not one or the block has none.
 
     Our downsample is ``[pool,] conv, bn`` with the pool slot kept (an ``Identity`` where
     a stage does not stride) in every stage but the first, whatever the strides."""
     m = _DOWN.match(rest)
-    if not m:
+    if not m or not slot.shared:
         return None
     idx, param = int(m[1]), m[2]
     conv, bn = (0, 1) if stage == 1 else (1, 2)
     if idx == 1 and param == 'weight':
-        return f'downsample.{conv}.weight'
+        return f'{slot.shared[0]}.{conv}.weight'
     if idx == 2 and param in BN_KEYS:
-        return f'downsample.{bn}.{param}'
+        return f'{slot.shared[0]}.{bn}.{param}'
     return None
-
-
-def _check_block(space: SearchSpace, stage: int, b: int) -> bool:
-    return 1 <= stage <= len(space.stage_blocks) and b < space.stage_blocks[stage - 1]
 
 
 def _fill_num_batches_tracked(state: 'OrderedDict[str, torch.Tensor]') -> int:
@@ -190,39 +201,27 @@ def _fill_num_batches_tracked(state: 'OrderedDict[str, torch.Tensor]') -> int:
 
 
 def infer_space(state: Mapping[str, torch.Tensor]) -> SearchSpace:
-    """The preset whose stem width and stage layout match these source keys."""
+    """The preset whose stem width (and, to break ties, blocks) match these source keys:
+    :func:`pinas_mm.models.backbones.layout.infer_space` of the stem and block keys in
+    our naming (source block names are ours)."""
+    from pinas_mm.models.backbones.layout import infer_space as infer_layout_space
     if 'conv1.6.weight' not in state:
         raise ValueError('Cannot infer the search space: no deep-stem key conv1.6.weight '
                          f'(first keys: {_show(list(state), 5)}).')
-    stem = state['conv1.6.weight'].shape[0]
-    blocks: Dict[int, int] = {}
-    for key in state:
-        m = _SUB.match(key)
-        if m:
-            s, b = int(m[1]), int(m[2])
-            blocks[s] = max(blocks.get(s, 0), b + 1)
-    layout = tuple(blocks[s] for s in sorted(blocks))
-    # the stem decides; the layout only breaks ties (stray or missing blocks are then
-    # reported key by key by the mapping and the final check)
-    same_stem = [s for s in SPACE_PRESETS.values() if s.scaled_stem == stem]
-    same_layout = [s for s in same_stem if tuple(s.stage_blocks) == layout]
-    if len(same_stem) == 1:
-        return same_stem[0]
-    if len(same_layout) == 1:
-        return same_layout[0]
-    raise ValueError(f'No search space preset has a {stem}-channel stem and stage blocks '
-                     f'{layout}; presets: '
-                     + ', '.join(f'{n} ({s.scaled_stem}, {tuple(s.stage_blocks)})'
-                                 for n, s in SPACE_PRESETS.items())
-                     + '. Pass space= / --space.')
+    ours = {STEM_MAP[k]: v for k, v in state.items() if k in STEM_MAP}
+    ours.update((k, v) for k, v in state.items() if k.startswith('layer'))
+    try:
+        return infer_layout_space(ours, space_types=(SearchSpace, ))
+    except ValueError as e:
+        raise ValueError(f'{e} Pass space= / --space.') from None
 
 
 def infer_subnet_arch(state: Mapping[str, torch.Tensor], space: SearchSpace) -> Arch:
-    """Each block's candidate from its shapes: width, radix and cardinality."""
-    choices: List[int] = []
-    for block in range(space.num_blocks):
-        s, b = space.stage_of(block)
-        name = f'layer{s + 1}.{b}'
+    """Each block's candidate from its shapes (block names: the layout's):
+    width, radix and cardinality."""
+    choices: List[int] = [0] * space.num_blocks
+    for slot in _layout(space).slots:
+        name = slot.name
         try:
             width = state[f'{name}.conv1.weight'].shape[0]
             radix = state[f'{name}.conv2.conv.weight'].shape[0] // width
@@ -238,7 +237,7 @@ def infer_subnet_arch(state: Mapping[str, torch.Tensor], space: SearchSpace) -> 
             raise ValueError(f'Cannot infer the arch: block {name} (width {width}, radix '
                              f'{radix}, cardinality {groups}) matches candidates {found} '
                              f'of space {space.name}. Pass arch= / --arch.')
-        choices.append(found[0])
+        choices[slot.position] = found[0]
     return space.arch(choices)
 
 
@@ -261,6 +260,7 @@ def map_subnet_keys(state: Mapping[str, torch.Tensor], space='resnest50'
     Returns (mapped, head, unmapped): ``head`` holds ``fc.*`` under our ``head.fc.*``.
     """
     space = SearchSpace.get(space)
+    layout = _layout(space)
     out, head, unmapped = OrderedDict(), OrderedDict(), []
     for key, value in state.items():
         if key in STEM_MAP:
@@ -270,14 +270,15 @@ def map_subnet_keys(state: Mapping[str, torch.Tensor], space='resnest50'
             head[HEAD_MAP[key]] = value
             continue
         m = _SUB.match(key)
-        if m and _check_block(space, int(m[1]), int(m[2])):
-            s, b, rest = int(m[1]), int(m[2]), m[3]
+        slot = _source_block(layout, m[1], m[2]) if m else None
+        if slot is not None:
+            rest = m[3]
             if rest in BLOCK_KEYS:
-                out[key] = value
+                out[f'{slot.name}.{rest}'] = value
                 continue
-            down = _map_downsample(rest, s) if b == 0 else None
+            down = _map_downsample(rest, int(m[1]), slot)
             if down is not None:
-                out[f'layer{s}.0.{down}'] = value
+                out[down] = value
                 continue
         unmapped.append(key)
     return out, head, unmapped
@@ -293,6 +294,7 @@ def map_supernet_keys(state: Mapping[str, torch.Tensor], space='resnest50',
     candidate's copy with ``downsample_from``.
     """
     space = SearchSpace.get(space)
+    layout = _layout(space)
     out, unmapped = OrderedDict(), []
     copies: Dict[str, Dict[int, Tuple[str, torch.Tensor]]] = {}
     for key, value in state.items():
@@ -300,14 +302,15 @@ def map_supernet_keys(state: Mapping[str, torch.Tensor], space='resnest50',
             out[STEM_MAP[key]] = value
             continue
         m = _SUPER.match(key)
-        if m and _check_block(space, int(m[1]), int(m[2])) and int(m[3]) < space.num_choices:
-            s, b, c, rest = int(m[1]), int(m[2]), int(m[3]), m[4]
+        slot = _source_block(layout, m[1], m[2]) if m else None
+        if slot is not None and int(m[3]) < layout.num_choices:
+            c, rest = int(m[3]), m[4]
             if rest in BLOCK_KEYS:
-                out[f'layer{s}.{b}.candidates.{c}.{rest}'] = value
+                out[f'{slot.candidates[c]}.{rest}'] = value
                 continue
-            down = _map_downsample(rest, s) if b == 0 else None
+            down = _map_downsample(rest, int(m[1]), slot)
             if down is not None:
-                copies.setdefault(f'layer{s}.0.{down}', {})[c] = (key, value)
+                copies.setdefault(down, {})[c] = (key, value)
                 continue
         unmapped.append(key)
     differ = []
@@ -493,3 +496,39 @@ def save_converted(state: Mapping[str, torch.Tensor], meta: dict, dst: str,
         import os
         os.makedirs(d, exist_ok=True)
     torch.save({'state_dict': OrderedDict(state), 'meta': meta}, dst)
+
+
+# ---- the command-line converters -----------------------------------------------------
+def converter_cli(argv: Optional[Sequence[str]], doc: str, src_help: str,
+                  add_arguments: Callable[['argparse.ArgumentParser'], None],
+                  convert: Callable[..., Tuple['OrderedDict[str, torch.Tensor]', dict]],
+                  summary: Callable[[dict], str], prefix_help: str, drop_head_help: str,
+                  verify_help: str) -> dict:
+    """The shape both converter CLIs share (``pinas_mm.cli.timm_resnest_to_pinas``,
+    ``pinas_mm.cli.pinas_authors_to_pinas``).
+
+    Arguments ``SRC DST``, the converter's own (``add_arguments``), ``--prefix``,
+    ``--drop-head`` and ``--no-verify``. Reads SRC (:func:`load_state_dict_file`), calls
+    ``convert(state, args, out_prefix=, drop_head=, verify=)``, writes DST
+    (:func:`save_converted`) and prints ``DST: <summary(meta)>``. A ``ValueError`` /
+    ``FileNotFoundError`` exits with ``error: <message>`` and writes nothing. Returns
+    the meta.
+    """
+    import argparse
+    parser = argparse.ArgumentParser(description=doc.split('\n')[0])
+    parser.add_argument('src', help=src_help)
+    parser.add_argument('dst', help='output checkpoint (.pth)')
+    add_arguments(parser)
+    parser.add_argument('--prefix', default='', help=prefix_help)
+    parser.add_argument('--drop-head', action='store_true', help=drop_head_help)
+    parser.add_argument('--no-verify', action='store_true', help=verify_help)
+    args = parser.parse_args(argv)
+    try:
+        state = load_state_dict_file(args.src)
+        out, meta = convert(state, args, out_prefix=args.prefix, drop_head=args.drop_head,
+                            verify=not args.no_verify)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f'error: {e}') from None
+    save_converted(out, meta, args.dst, src=args.src)
+    print(f'{args.dst}: {summary(meta)}')
+    return meta

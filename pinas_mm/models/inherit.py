@@ -1,5 +1,4 @@
 """Weight inheritance: supernet state + arch -> subnet state (a pure function)."""
-import re
 from collections import OrderedDict
 from typing import Dict, Mapping
 
@@ -8,56 +7,36 @@ import torch.nn as nn
 
 from pinas_mm.space import ArchLike, SearchSpace, get_space
 
-_CAND = re.compile(r'^layer(\d+)\.(\d+)\.candidates\.(\d+)\.(.+)$')
-
-
-def _block_index(space: SearchSpace, stage: int, b: int) -> int:
-    return sum(space.stage_blocks[:stage]) + b
-
-
-def inherit_subnet_state(supernet_state: Mapping[str, torch.Tensor], arch: ArchLike,
-                         space='resnest50', prefix: str = '') -> 'OrderedDict[str, torch.Tensor]':
-    """Keep the stem, the shared downsamples and the chosen candidate of every block.
-
-    ``prefix`` selects and strips the backbone's keys in a whole-model state dict (e.g.
-    ``'backbone.'`` or ``'backbone.'`` of an mmpretrain algorithm). Keys outside the
-    backbone (stem / layerN) are dropped. Output keys follow :class:`PiNASResNeSt`.
-    """
-    space = SearchSpace.get(space)
-    arch = space.arch(arch)
-    out = OrderedDict()
-    for key, value in supernet_state.items():
-        if not key.startswith(prefix):
-            continue
-        key = key[len(prefix):]
-        m = _CAND.match(key)
-        if m:
-            stage, b, c, rest = int(m[1]) - 1, int(m[2]), int(m[3]), m[4]
-            if stage >= len(space.stage_blocks) or b >= space.stage_blocks[stage]:
-                raise ValueError(f'Supernet key {prefix + key!r} has no block in space '
-                                 f'{space.name} (stage blocks {space.stage_blocks}).')
-            if arch[_block_index(space, stage, b)] == c:
-                out[f'layer{stage + 1}.{b}.{rest}'] = value
-        elif key.startswith(('stem.', 'layer')):
-            out[key] = value
-    if not out:
-        raise ValueError(f'No backbone keys with prefix {prefix!r} in the supernet state '
-                         f'(first keys: {list(supernet_state)[:5]}).')
-    return out
-
 
 def inherit_state(supernet_state: Mapping[str, torch.Tensor], arch: ArchLike, space,
                   prefix: str = '') -> 'OrderedDict[str, torch.Tensor]':
     """Supernet state + arch -> subnet state for any space (a preset name of either kind,
     a dict or a space object; :func:`~pinas_mm.space.get_space`).
 
-    The space's supernet class does the mapping (its ``inherit_state``:
-    :func:`inherit_subnet_state` for the ResNeSt spaces,
-    :func:`~pinas_mm.models.backbones.nb201.inherit_nb201_state` for NAS-Bench-201); the
-    keys returned are those of the space's subnet class. ``ValueError`` as theirs."""
+    One rule for every supernet, read from its key layout (``layout_for`` of the space's
+    supernet class, :class:`~pinas_mm.models.backbones.layout.SupernetLayout`): keep the
+    fixed modules (ResNeSt: stem; NAS-Bench-201: stem, reduction blocks, lastact), the
+    shared ones (ResNeSt's downsamples) and the chosen candidate of every block / edge
+    under the block's name (``<block>.candidates.<c>.k`` -> ``<block>.k``); drop the
+    other candidates. ``prefix`` selects and strips the backbone's keys in a whole-model
+    state dict (e.g. ``'backbone.'``); keys outside the backbone are dropped. The keys
+    returned are those of the space's subnet class, in the supernet state's order.
+
+    Raises:
+        ValueError: no backbone key under ``prefix``, or a candidate key whose block or
+            candidate index the space does not have.
+    """
+    from pinas_mm.models.backbones.layout import layout_of
     space = get_space(space)
-    supernet_cls, _ = space.backbone_classes()
-    return supernet_cls.inherit_state(supernet_state, arch, space, prefix=prefix)
+    return layout_of(space).subnet_state(supernet_state, space.arch(arch), prefix)
+
+
+def inherit_subnet_state(supernet_state: Mapping[str, torch.Tensor], arch: ArchLike,
+                         space='resnest50', prefix: str = '') -> 'OrderedDict[str, torch.Tensor]':
+    """:func:`inherit_state` of a ResNeSt space (preset name, dict or
+    :class:`~pinas_mm.space.SearchSpace`): the stem, the shared downsamples and the chosen
+    candidate of every block, keys of :class:`PiNASResNeSt`."""
+    return inherit_state(supernet_state, arch, SearchSpace.get(space), prefix=prefix)
 
 
 def check_state_matches(module: nn.Module, state: Mapping[str, torch.Tensor],

@@ -160,25 +160,17 @@ class NB201Space:
     @classmethod
     def get(cls, space: Union[str, Dict, 'NB201Space']) -> 'NB201Space':
         """A preset name (``nb201`` / ``nb201-tiny``), a dict of fields, or a space."""
-        if isinstance(space, NB201Space):
-            return space
-        if isinstance(space, str):
-            if space not in NB201_PRESETS:
-                raise ValueError(f'Unknown NAS-Bench-201 space {space!r}; valid presets: '
-                                 f'{sorted(NB201_PRESETS)} or a dict of NB201Space fields.')
-            return NB201_PRESETS[space]
-        if isinstance(space, dict):
-            data = {k: v for k, v in space.items() if k != 'type'}
+        from .space import space_from
+
+        def fields(data):
+            data.pop('type', None)
             if 'ops' in data:
                 data['ops'] = tuple(data['ops'])
             if 'edges' in data:
                 data['edges'] = tuple(tuple(e) for e in data['edges'])
-            try:
-                return cls(**data)
-            except TypeError as e:
-                raise ValueError(f'Invalid NAS-Bench-201 space {space!r}: {e}') from None
-        raise ValueError(f'Invalid NAS-Bench-201 space {space!r}: expected a preset name '
-                         f'{sorted(NB201_PRESETS)}, a dict or an NB201Space.')
+            return data
+        return space_from(cls, space, NB201_PRESETS, 'NAS-Bench-201 space', 'an NB201Space',
+                          fields)
 
 
 NB201_PRESETS = {

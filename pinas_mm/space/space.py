@@ -11,10 +11,12 @@ def backbone_classes(space) -> Tuple[type, type]:
     (imported here, not at module load, as the backbones import the spaces).
 
     The two classes make any space usable by the generic code (complexity tables,
-    export): ``supernet_cls(space=space)`` holds every candidate and provides
-    ``inherit_state(supernet_state, arch, space, prefix)`` (supernet state -> subnet
-    state); ``subnet_cls(arch=arch, space=space)`` holds one arch and names the modules
-    of each arch position with ``position_modules()``."""
+    export): ``supernet_cls(space=space)`` holds every candidate; its classmethod
+    ``layout_for(space)`` describes its keys without building it
+    (:mod:`pinas_mm.models.backbones.layout`), from which ``inherit_state(supernet_state,
+    arch, space, prefix)`` maps a supernet state to a subnet state;
+    ``subnet_cls(arch=arch, space=space)`` holds one arch and names the modules of each
+    arch position with ``position_modules()``."""
     import pinas_mm.models.backbones  # noqa: F401  (registers the backbones)
     from pinas_mm.registry import MODELS
     return MODELS.get(space.supernet_type), MODELS.get(space.subnet_type)
@@ -100,27 +102,37 @@ class SearchSpace:
     @classmethod
     def get(cls, space: Union[str, Dict, 'SearchSpace']) -> 'SearchSpace':
         """A preset name (``resnest50`` / ``tiny``), a dict of fields, or a SearchSpace."""
-        if isinstance(space, SearchSpace):
-            return space
-        if isinstance(space, str):
-            if space not in SPACE_PRESETS:
-                raise ValueError(f'Unknown search space {space!r}; valid presets: '
-                                 f'{sorted(SPACE_PRESETS)} or a dict of SearchSpace fields.')
-            return SPACE_PRESETS[space]
-        if isinstance(space, dict):
-            data = dict(space)
+        def fields(data):
             if 'stage_blocks' in data:
                 data['stage_blocks'] = tuple(data['stage_blocks'])
             if 'candidates' in data:  # tuples of BlockSetting keep the space hashable
                 data['candidates'] = tuple(
                     c if isinstance(c, BlockSetting) else BlockSetting(**c)
                     for c in data['candidates'])
-            try:
-                return cls(**data)
-            except TypeError as e:
-                raise ValueError(f'Invalid search space {space!r}: {e}') from None
-        raise ValueError(f'Invalid search space {space!r}: expected a preset name '
-                         f'{sorted(SPACE_PRESETS)}, a dict or a SearchSpace.')
+            return data
+        return space_from(cls, space, SPACE_PRESETS, 'search space', 'a SearchSpace',
+                          fields)
+
+
+def space_from(cls: type, space, presets: Dict, what: str, a_cls: str, fields):
+    """``space`` as a ``cls``: itself, the preset of that name, or ``cls(**fields(dict))``;
+    ``ValueError`` naming the value, ``what`` it should be and the valid forms (the
+    presets, a dict of ``cls`` fields, ``a_cls``)."""
+    if isinstance(space, cls):
+        return space
+    if isinstance(space, str):
+        if space not in presets:
+            raise ValueError(f'Unknown {what} {space!r}; valid presets: '
+                             f'{sorted(presets)} or a dict of {cls.__name__} fields.')
+        return presets[space]
+    if isinstance(space, dict):
+        data = fields(dict(space))
+        try:
+            return cls(**data)
+        except TypeError as e:
+            raise ValueError(f'Invalid {what} {space!r}: {e}') from None
+    raise ValueError(f'Invalid {what} {space!r}: expected a preset name '
+                     f'{sorted(presets)}, a dict or {a_cls}.')
 
 
 SPACE_PRESETS = {

@@ -21,10 +21,12 @@ last stage's goes through ``lastact`` (as in the benchmark, before pooling). Use
 
 :class:`NB201SuperNet` holds all 5 ops on every edge of every cell and runs one op per
 edge (one path = one arch, shared by all cells as in the benchmark);
-:class:`NB201Net` holds only the chosen ops. :func:`inherit_nb201_state` maps a supernet
-state to a subnet state, so the path's output equals the subnet's output.
+:class:`NB201Net` holds only the chosen ops. Both name their modules as
+:meth:`_NB201Base.layout_for` says; :func:`inherit_nb201_state` (that is,
+:func:`pinas_mm.models.inherit.inherit_state`) maps a supernet state to a subnet state by
+it, so the path's output equals the subnet's output.
 """
-import re
+import functools
 from collections import OrderedDict
 from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -34,6 +36,7 @@ from mmengine.model import BaseModule
 
 from pinas_mm.registry import MODELS
 from pinas_mm.space import Arch, ArchLike, NB201Space
+from .layout import ChoiceSlot, SupernetLayout
 from .path_sampling import PathSamplingMixin
 
 
@@ -153,12 +156,45 @@ class _NB201Base(BaseModule):
             if isinstance(cell, NB201Cell):
                 yield f'cells.{k}', cell
 
+    @classmethod
+    def layout_for(cls, space: Union[str, dict, NB201Space] = 'nb201') -> SupernetLayout:
+        """The key layout of the space's supernet (no model is built): ``stem``; per
+        stage a reduction block ``cells.<k>`` (not the first stage) and
+        ``cells_per_stage`` cells whose edge ``e`` is the slot ``cells.<k>.edges.<e>``
+        (arch position ``e``, candidates ``cells.<k>.edges.<e>.candidates.<op>``); then
+        ``lastact``. The subnet names the chosen op ``cells.<k>.edges.<e>``."""
+        return _nb201_layout(NB201Space.get(space))
+
+    def layout(self) -> SupernetLayout:
+        """:meth:`layout_for` of this backbone's space."""
+        return self.layout_for(self.space)
+
+    @classmethod
+    def space_from_state(cls, state: Mapping[str, torch.Tensor],
+                         shown_prefix: str = '') -> NB201Space:
+        """The :class:`~pinas_mm.space.NB201Space` of a supernet's or subnet's backbone
+        keys: channels from the stem conv, cells per stage from the number of cells
+        (3 N + 2). A preset (``nb201``, ``nb201-tiny``) when one matches, else
+        ``nb201-c<channels>-n<N>``; ``ValueError`` for other keys."""
+        from pinas_mm.space.nb201 import NB201_PRESETS
+        stem = state.get('stem.0.weight')
+        cells = {int(k.split('.')[1]) for k in state if k.startswith('cells.')}
+        if stem is None or not cells or (len(cells) - 2) % 3:
+            raise ValueError(f'Not a NAS-Bench-201 supernet state: no {shown_prefix}stem.0.weight '
+                             f'or no {shown_prefix}cells.* keys in 3 N + 2 cells (first keys: '
+                             f'{[shown_prefix + k for k in list(state)[:5]]}).')
+        channels, n = int(stem.shape[0]), (len(cells) - 2) // 3
+        for space in NB201_PRESETS.values():
+            if (space.channels, space.cells_per_stage) == (channels, n):
+                return space
+        return NB201Space(name=f'nb201-c{channels}-n{n}', channels=channels,
+                          cells_per_stage=n)
+
     def position_modules(self) -> List[List[str]]:
         """Module names of each arch position: edge ``e`` of every cell,
         ``[['cells.0.edges.0', 'cells.2.edges.0', ...], ...]`` (positions in the space's
         edge order; reduction blocks hold no position)."""
-        cells = [name for name, _ in self.named_cells()]
-        return [[f'{name}.edges.{e}' for name in cells] for e in range(self.space.num_blocks)]
+        return self.layout().position_modules()
 
     def forward(self, x) -> Tuple[torch.Tensor, ...]:
         x = self.stem(x)
@@ -217,7 +253,7 @@ class NB201SuperNet(PathSamplingMixin, _NB201Base):
     @staticmethod
     def inherit_state(supernet_state, arch: ArchLike, space='nb201', prefix: str = ''):
         """Supernet state -> :class:`NB201Net` state of ``arch``
-        (:func:`inherit_nb201_state`)."""
+        (:func:`~pinas_mm.models.inherit.inherit_state`)."""
         return inherit_nb201_state(supernet_state, arch, space, prefix=prefix)
 
     @property
@@ -233,58 +269,42 @@ class NB201SuperNet(PathSamplingMixin, _NB201Base):
         return arch
 
     def path_modules(self, arch: Optional[ArchLike] = None) -> List[nn.Module]:
-        """Modules a path uses: stem, reduction blocks, each edge's chosen op, lastact."""
+        """Modules a path uses: stem, reduction blocks, each edge's chosen op, lastact
+        (:meth:`layout`)."""
         arch = self.arch if arch is None else self.space.arch(arch)
-        mods: List[nn.Module] = [self.stem]
-        for cell in self.cells:
-            if isinstance(cell, NB201Cell):
-                mods += [edge.candidates[c] for edge, c in zip(cell.edges, arch)]
-            else:
-                mods.append(cell)
-        return mods + [self.lastact]
+        return [self.get_submodule(n) for n in self.layout().path_module_names(arch)]
 
     def path_state_keys(self, arch: Optional[ArchLike] = None) -> List[str]:
-        """State-dict keys (params and buffers) of a path, supernet naming."""
+        """State-dict keys (params and buffers) of a path, supernet naming: those of
+        :meth:`path_modules`, in that order."""
         arch = self.arch if arch is None else self.space.arch(arch)
-        keys = [f'stem.{k}' for k in self.stem.state_dict()]
-        for k, cell in enumerate(self.cells):
-            if isinstance(cell, NB201Cell):
-                for e, (edge, c) in enumerate(zip(cell.edges, arch)):
-                    keys += [f'cells.{k}.edges.{e}.candidates.{c}.{n}'
-                             for n in edge.candidates[c].state_dict()]
-            else:
-                keys += [f'cells.{k}.{n}' for n in cell.state_dict()]
-        return keys + [f'lastact.{k}' for k in self.lastact.state_dict()]
+        return [f'{n}.{k}' for n in self.layout().path_module_names(arch)
+                for k in self.get_submodule(n).state_dict()]
 
 
-_CAND = re.compile(r'^cells\.(\d+)\.edges\.(\d+)\.candidates\.(\d+)\.(.+)$')
+@functools.lru_cache(maxsize=32)
+def _nb201_layout(space: NB201Space) -> SupernetLayout:
+    modules: List[Union[str, ChoiceSlot]] = ['stem']
+    k = 0
+    for stage in range(len(space.out_channels)):
+        if stage > 0:  # the reduction block
+            modules.append(f'cells.{k}')
+            k += 1
+        for _ in range(space.cells_per_stage):
+            modules += [ChoiceSlot.build(f'cells.{k}.edges.{e}', e, space.num_choices)
+                        for e in range(space.num_blocks)]
+            k += 1
+    modules.append('lastact')
+    return SupernetLayout(space.name, tuple(modules), space.num_blocks, space.num_choices,
+                          f'{space.cells_per_stage} cells per stage, {space.num_blocks} '
+                          'edges')
 
 
 def inherit_nb201_state(supernet_state: Mapping[str, torch.Tensor], arch: ArchLike,
                         space='nb201', prefix: str = '') -> 'OrderedDict[str, torch.Tensor]':
-    """Supernet state + arch -> :class:`NB201Net` state: the stem, reduction blocks,
-    lastact and the chosen op of every edge (``cells.k.edges.e.candidates.c.*`` ->
-    ``cells.k.edges.e.*``). ``prefix`` selects and strips the backbone's keys of a
-    whole-model state dict (e.g. ``'backbone.'``); other keys are dropped."""
-    space = NB201Space.get(space)
-    arch = space.arch(arch)
-    out = OrderedDict()
-    for key, value in supernet_state.items():
-        if not key.startswith(prefix):
-            continue
-        key = key[len(prefix):]
-        m = _CAND.match(key)
-        if m:
-            k, e, c, rest = int(m[1]), int(m[2]), int(m[3]), m[4]
-            if e >= space.num_blocks or c >= space.num_choices:
-                raise ValueError(f'Supernet key {prefix + key!r} has no edge/op in space '
-                                 f'{space.name} ({space.num_blocks} edges x '
-                                 f'{space.num_choices} ops).')
-            if arch[e] == c:
-                out[f'cells.{k}.edges.{e}.{rest}'] = value
-        elif key.startswith(('stem.', 'cells.', 'lastact.')):
-            out[key] = value
-    if not out:
-        raise ValueError(f'No NB201 backbone keys with prefix {prefix!r} in the supernet '
-                         f'state (first keys: {list(supernet_state)[:5]}).')
-    return out
+    """Supernet state + arch -> :class:`NB201Net` state (the stem, reduction blocks,
+    lastact and the chosen op of every edge, ``cells.k.edges.e.candidates.c.*`` ->
+    ``cells.k.edges.e.*``): :func:`pinas_mm.models.inherit.inherit_state` of an
+    NB201 space (``ValueError`` for another kind of space)."""
+    from ..inherit import inherit_state
+    return inherit_state(supernet_state, arch, NB201Space.get(space), prefix=prefix)

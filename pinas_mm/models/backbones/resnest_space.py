@@ -5,9 +5,10 @@ downsampling, frozen stages, norm_eval, with_cp, init) and mmpretrain's ResNeSt
 bottleneck; only the per-block choice of bottleneck is new here.
 """
 import contextlib
+import functools
 import math
 import random
-from typing import Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -18,6 +19,7 @@ from mmpretrain.models.backbones.resnet import ResNet
 
 from pinas_mm.registry import MODELS
 from pinas_mm.space import Arch, ArchLike, BlockSetting, SearchSpace
+from .layout import ChoiceSlot, SupernetLayout
 from .path_sampling import PathSamplingMixin
 
 
@@ -273,10 +275,49 @@ class _PiNASBase(ResNet):
             for b, block in enumerate(getattr(self, layer_name)):
                 yield f'{layer_name}.{b}', block
 
+    @classmethod
+    def layout_for(cls, space: Union[str, dict, SearchSpace] = 'resnest50',
+                   strides: Optional[Sequence[int]] = None,
+                   num_stages: Optional[int] = None) -> SupernetLayout:
+        """The key layout of the space's supernet (no model is built): ``stem``, then
+        block ``layer{s}.{b}`` (arch position = global block index) with candidates
+        ``layer{s}.{b}.candidates.{c}`` and, in the first block of a stage that changes
+        width or strides, the shared ``layer{s}.0.downsample``. The subnet names the
+        chosen candidate ``layer{s}.{b}``. ``strides`` / ``num_stages``: those of a built
+        backbone (default: mmpretrain's, every stage)."""
+        space = SearchSpace.get(space)
+        strides = tuple(strides) if strides is not None else (1, 2, 2, 2)
+        stages = len(space.stage_blocks) if num_stages is None else num_stages
+        return _resnest_layout(space, strides, stages)
+
+    def layout(self) -> SupernetLayout:
+        """:meth:`layout_for` of this backbone's space, strides and stages."""
+        return self.layout_for(self.space, self.strides, len(self.res_layers))
+
     def position_modules(self) -> List[List[str]]:
         """Module names of each arch position: ``[['layer1.0'], ['layer1.1'], ...]`` (one
         block per position, its downsample included)."""
-        return [[name] for name, _ in self.named_blocks()]
+        return [names for names in self.layout().position_modules() if names]
+
+
+@functools.lru_cache(maxsize=64)
+def _resnest_layout(space: SearchSpace, strides: Tuple[int, ...],
+                    stages: int) -> SupernetLayout:
+    modules: List[Union[str, ChoiceSlot]] = ['stem']
+    for s in range(stages):
+        first = sum(space.stage_blocks[:s])
+        # mmpretrain's ResLayer: a downsample where the first block changes the
+        # width or strides (every stage but a same-width, stride-1 first one)
+        down = (s > 0 or space.scaled_stem != space.out_channels[0]
+                or (s < len(strides) and strides[s] != 1))
+        for b in range(space.stage_blocks[s]):
+            name = f'layer{s + 1}.{b}'
+            modules.append(ChoiceSlot.build(
+                name, first + b, space.num_choices,
+                shared=(f'{name}.downsample',) if b == 0 and down else ()))
+    return SupernetLayout(space.name, tuple(modules), space.num_blocks,
+                          space.num_choices,
+                          f'stage blocks {tuple(space.stage_blocks)}')
 
 
 @MODELS.register_module()
@@ -326,9 +367,36 @@ class PiNASSuperNet(PathSamplingMixin, _PiNASBase):
     @staticmethod
     def inherit_state(supernet_state, arch: ArchLike, space='resnest50', prefix: str = ''):
         """Supernet state -> :class:`PiNASResNeSt` state of ``arch``
-        (:func:`~pinas_mm.models.inherit.inherit_subnet_state`)."""
+        (:func:`~pinas_mm.models.inherit.inherit_state`)."""
         from ..inherit import inherit_subnet_state
         return inherit_subnet_state(supernet_state, arch, space, prefix=prefix)
+
+    @classmethod
+    def space_from_state(cls, state: Mapping[str, torch.Tensor],
+                         shown_prefix: str = '') -> SearchSpace:
+        """The preset of a supernet's or subnet's backbone keys: the one whose stem width
+        (``stem.2.conv.weight``) matches; when several do, the one whose blocks
+        (:meth:`layout_for`) are exactly those holding keys. ``ValueError`` naming the
+        presets otherwise."""
+        from pinas_mm.space import SPACE_PRESETS
+        stem = state.get('stem.2.conv.weight')
+        if stem is None:
+            raise ValueError(f'Cannot infer the search space: no deep-stem key '
+                             f'{shown_prefix}stem.2.conv.weight (first keys: '
+                             f'{[shown_prefix + k for k in list(state)[:5]]}).')
+        width = stem.shape[0]
+        same_stem = [s for s in SPACE_PRESETS.values() if s.scaled_stem == width]
+        if len(same_stem) == 1:
+            return same_stem[0]
+        layouts = {s.name: cls.layout_for(s) for s in same_stem}
+        same_blocks = [s for s in same_stem if layouts[s.name].blocks_in(state)
+                       == sorted(slot.name for slot in layouts[s.name].slots)]
+        if len(same_blocks) == 1:
+            return same_blocks[0]
+        raise ValueError(f'No search space preset has a {width}-channel stem and these '
+                         'blocks; presets (stem, stage blocks): '
+                         + ', '.join(f'{n} ({s.scaled_stem}, {tuple(s.stage_blocks)})'
+                                     for n, s in SPACE_PRESETS.items()) + '.')
 
     # ---- paths ---------------------------------------------------------------------
     @property
@@ -343,21 +411,14 @@ class PiNASSuperNet(PathSamplingMixin, _PiNASBase):
         return arch
 
     def path_modules(self, arch: Optional[ArchLike] = None) -> List[nn.Module]:
-        """The modules a path uses: stem, each block's chosen candidate and downsample."""
+        """The modules a path uses: stem, each block's chosen candidate and downsample
+        (:meth:`layout`)."""
         arch = self.arch if arch is None else self.space.arch(arch)
-        mods: List[nn.Module] = [self.stem]
-        for (_, block), c in zip(self.named_blocks(), arch):
-            mods.append(block.candidates[c])
-            if block.downsample is not None:
-                mods.append(block.downsample)
-        return mods
+        return [self.get_submodule(n) for n in self.layout().path_module_names(arch)]
 
     def path_state_keys(self, arch: Optional[ArchLike] = None) -> List[str]:
-        """State-dict keys (params and buffers) of a path, supernet naming."""
+        """State-dict keys (params and buffers) of a path, supernet naming: those of
+        :meth:`path_modules`, in that order."""
         arch = self.arch if arch is None else self.space.arch(arch)
-        keys = [f'stem.{k}' for k in self.stem.state_dict()]
-        for (name, block), c in zip(self.named_blocks(), arch):
-            keys += [f'{name}.candidates.{c}.{k}' for k in block.candidates[c].state_dict()]
-            if block.downsample is not None:
-                keys += [f'{name}.downsample.{k}' for k in block.downsample.state_dict()]
-        return keys
+        return [f'{n}.{k}' for n in self.layout().path_module_names(arch)
+                for k in self.get_submodule(n).state_dict()]
