@@ -36,7 +36,7 @@ from mmengine.model import BaseModule
 
 from pinas_mm.registry import MODELS
 from pinas_mm.space import Arch, ArchLike, NB201Space
-from .layout import ChoiceSlot, SupernetLayout
+from .layout import ChoiceSlot, SupernetLayout, submodule
 from .path_sampling import PathSamplingMixin
 
 
@@ -272,14 +272,14 @@ class NB201SuperNet(PathSamplingMixin, _NB201Base):
         """Modules a path uses: stem, reduction blocks, each edge's chosen op, lastact
         (:meth:`layout`)."""
         arch = self.arch if arch is None else self.space.arch(arch)
-        return [self.get_submodule(n) for n in self.layout().path_module_names(arch)]
+        return [submodule(self, n) for n in self.layout().path_module_names(arch)]
 
     def path_state_keys(self, arch: Optional[ArchLike] = None) -> List[str]:
         """State-dict keys (params and buffers) of a path, supernet naming: those of
         :meth:`path_modules`, in that order."""
         arch = self.arch if arch is None else self.space.arch(arch)
         return [f'{n}.{k}' for n in self.layout().path_module_names(arch)
-                for k in self.get_submodule(n).state_dict()]
+                for k in submodule(self, n).state_dict()]
 
 
 @functools.lru_cache(maxsize=32)
