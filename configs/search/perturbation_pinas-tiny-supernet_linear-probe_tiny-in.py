@@ -29,3 +29,6 @@ train_cfg = dict(
     max_keep_ckpts=2, topk=1, input_size=224, num_classes=1000, seed=0)
 # the optimizer of the progressive tuning (small: the supernet is already trained)
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4))
+# each tuning step trains one sampled path: under DDP (dist_search.sh) the other candidates
+# get no gradient, which DDP only allows with this switch
+find_unused_parameters = True
