@@ -15,7 +15,8 @@ Gaussian with a fixed seed). Its exact optimum is known by dynamic programming o
 cells (ties included); the global best is 94.07.
 
 For each strategy and search seed the script runs the sequential loop of the paper (one
-``propose(history, 1)`` + score per step) until the global best is found or ``--cap``
+``propose(history, 1)`` + score per step: :func:`pinas_mm.search.driver.run_search`, one
+worker on a :class:`~pinas_mm.search.MemoryHistory`) until the global best is found or ``--cap``
 evaluations, and reports over seeds: evaluations to the first arch in the top 1%, the top
 0.1% and the global best (median [25th-75th percentile]; ">cap" when censored), the ratio
 of medians to random, and the mean regret (optimum - best so far) after 25, 50, 100 and
@@ -43,8 +44,10 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from pinas_mm.search import (EvolutionStrategy, PartitionStrategy,  # noqa: E402
-                             RandomStrategy, RegularizedEvolutionStrategy, TPEStrategy)
+from pinas_mm.search import (EvolutionStrategy, MemoryHistory,  # noqa: E402
+                             PartitionStrategy, RandomStrategy,
+                             RegularizedEvolutionStrategy, TPEStrategy)
+from pinas_mm.search.driver import run_search  # noqa: E402
 
 NUM_BLOCKS, NUM_CHOICES = 16, 4
 
@@ -112,18 +115,21 @@ def search_run(strategy, objective, thresholds, optimum, cap, checkpoints=CHECKP
     """One search: evaluations until the first score >= each threshold (``cap + 1`` when
     never hit) and the best score after each checkpoint. Stops at the optimum (later
     checkpoints then hold the optimum)."""
-    history, hits = [], [None] * len(thresholds)
+    hits = [None] * len(thresholds)
     best, best_at = -np.inf, {}
-    while len(history) < cap and hits[-1] is None:
-        arch = strategy.propose(history, 1)[0]
-        score = objective(arch)
-        history.append((arch, score))
+
+    def on_record(record, num_recorded):
+        nonlocal best
+        score = record['score']
         best = max(best, score)
         for j, t in enumerate(thresholds):
             if hits[j] is None and score >= t:
-                hits[j] = len(history)
-        if len(history) in checkpoints:
-            best_at[len(history)] = best
+                hits[j] = num_recorded
+        if num_recorded in checkpoints:
+            best_at[num_recorded] = best
+
+    run_search(strategy, objective, MemoryHistory(strategy.num_blocks, strategy.num_choices),
+               cap, on_record=on_record, stop=lambda record, n: hits[-1] is not None)
     for c in checkpoints:
         best_at.setdefault(c, best)
     return [cap + 1 if h is None else h for h in hits], [best_at[c] for c in checkpoints]

@@ -337,9 +337,12 @@ def run_search(evaluate: Callable, space, strategy: str = 'EvolutionStrategy',
     """Propose -> evaluate -> store with a registered strategy (``STRATEGIES``, e.g.
     ``EvolutionStrategy``): ``num_candidates`` new evaluations after ``history`` (earlier
     ``(arch, score)`` pairs, e.g. the study's uniformly sampled cells, which an evolution
-    takes as its initial population). Returns the whole ``[(arch, score), ...]`` in
+    takes as its initial population), by :func:`pinas_mm.search.driver.run_search` on a
+    :class:`~pinas_mm.search.MemoryHistory`. Returns the whole ``[(arch, score), ...]`` in
     evaluation order."""
     from pinas_mm.registry import STRATEGIES
+    from pinas_mm.search.driver import run_search as drive
+    from pinas_mm.search.memory_history import memory_history
     from pinas_mm.space import Arch
     name = strategy.split('.', 1)[1] if strategy.startswith('pinas_mm.') else strategy
     cls = STRATEGIES.get(name)
@@ -348,12 +351,33 @@ def run_search(evaluate: Callable, space, strategy: str = 'EvolutionStrategy',
                          f'{sorted(STRATEGIES.module_dict)}.')
     strat = cls(num_blocks=space.num_blocks, num_choices=space.num_choices, seed=seed,
                 **strategy_kwargs)
-    hist = [(Arch(a, space.num_blocks, space.num_choices), float(s)) for a, s in history]
-    stop = len(hist) + num_candidates
-    while len(hist) < stop:
-        arch = strat.propose(hist, 1)[0]
-        hist.append((arch, evaluate(arch)))
-    return hist
+    store = memory_history(((Arch(a, space.num_blocks, space.num_choices), s)
+                            for a, s in history), space.num_blocks, space.num_choices)
+    drive(strat, evaluate, store, len(store) + num_candidates)
+    return store.pairs()
+
+
+def score_archs(evaluate: Callable, space, archs: Sequence,
+                on_scored: Optional[Callable[[int], None]] = None) -> List[float]:
+    """``[evaluate(arch) for arch in archs]``, in that order, as a search over the fixed
+    list (:class:`~pinas_mm.search.FixedStrategy`, :func:`pinas_mm.search.driver.run_search`
+    on a :class:`~pinas_mm.search.MemoryHistory`); ``on_scored(n)`` after the n-th score.
+    An arch listed twice is evaluated once.
+
+    Raises:
+        ValueError: an arch is not one of ``space``'s (one line naming it).
+    """
+    from pinas_mm.search import FixedStrategy, MemoryHistory
+    from pinas_mm.search.driver import run_search as drive
+    from pinas_mm.space import Arch
+    unique = list(dict.fromkeys(Arch.parse(a, space.num_blocks, space.num_choices)
+                                for a in archs))
+    records = drive(FixedStrategy(unique, num_blocks=space.num_blocks,
+                                  num_choices=space.num_choices),
+                    evaluate, MemoryHistory(space.num_blocks, space.num_choices), len(unique),
+                    on_record=(lambda record, n: on_scored(n)) if on_scored else None)
+    score = {r['arch']: r['score'] for r in records}
+    return [score[Arch.parse(a, space.num_blocks, space.num_choices)] for a in archs]
 
 
 def run_darts_pt(evaluate: Callable, space, num_paths: int = 4, seed: int = 0,
@@ -422,12 +446,11 @@ def run_study(supernets: Dict[str, str], data_root: str, num_archs: int = 200,
                           f'space={model.backbone.space}') if cache_dir else None
         ev = CachedEvaluator(make_evaluator(model, data, arch_seed), path)
         evaluators[name] = (model, ev)
-        vals = []
-        for i, arch in enumerate(archs):
-            vals.append(ev(arch))
-            if log and (i + 1) % 25 == 0:
-                log(f'{name}: scored {i + 1}/{len(archs)} cells ({ev.cpu_s:.0f} CPU s)')
-        scores[name] = vals
+
+        def progress(n, name=name, ev=ev):
+            if log and n % 25 == 0:
+                log(f'{name}: scored {n}/{len(archs)} cells ({ev.cpu_s:.0f} CPU s)')
+        scores[name] = vals = score_archs(ev, model.backbone.space, archs, progress)
         cpu[name] = ev.cpu_s
         best = archs[int(np.argmax(vals))]
         picks.append(_pick(table, name, f'best of the {len(archs)} sampled cells', best,

@@ -12,6 +12,8 @@ import pytest
 from pinas_mm.registry import STRATEGIES
 from pinas_mm.search import (BaseStrategy, EvolutionStrategy, PartitionStrategy,
                              RandomStrategy, SearchHistory, tree_height)
+from pinas_mm.search.driver import run_search as drive
+from pinas_mm.search.memory_history import memory_history
 from pinas_mm.space import Arch
 
 RNG = np.random.default_rng(0)
@@ -37,12 +39,11 @@ STRATEGY_FACTORIES = {
 
 
 def run_search(strategy, total, history=None):
-    """Sequential loop: propose one, score it, append; returns [(arch, score)]."""
-    history = list(history or [])
-    while len(history) < total:
-        arch, = strategy.propose(history, 1)
-        history.append((arch, objective(arch)))
-    return history
+    """Sequential loop (the driver, one worker, in memory): propose one, score it, append;
+    returns [(arch, score)]."""
+    store = memory_history(history or [], strategy.num_blocks, strategy.num_choices)
+    drive(strategy, objective, store, total)
+    return store.pairs()
 
 
 def random_history(n, seed=1):
@@ -376,9 +377,8 @@ def test_killed_search_resumes_from_history(tmp_path, name):
     url = f'sqlite:///{tmp_path}/search.db'
 
     def loop(store, strategy, stop):
-        while len(store) < stop:
-            arch, = strategy.propose(store.pairs(), 1)
-            store.add(arch, objective(arch), flops=float(sum(arch)))
+        drive(strategy, lambda arch: (objective(arch), dict(flops=float(sum(arch)))), store,
+              stop)
 
     loop(SearchHistory(url), STRATEGY_FACTORIES[name](seed=9), killed_at)
     # "kill": the objects are dropped without close(); a new process reopens the store

@@ -2,7 +2,9 @@
 
 :func:`run_search` is the one search loop; :class:`~pinas_mm.search.SearchLoop` (the
 mmengine loop behind ``tools/search.py``) runs it with the candidate evaluator, tests and
-benchmarks with any ``arch -> score`` function. Several workers (processes, possibly on
+benchmarks (on a :class:`~pinas_mm.search.memory_history.MemoryHistory`), the ranking
+studies (a fixed list of archs is the :class:`~pinas_mm.search.FixedStrategy`) with any
+``arch -> score`` function. Several workers (processes, possibly on
 several machines) given one :class:`~pinas_mm.search.SearchHistory` storage share the work:
 
 * every arch is claimed in the history before it is evaluated, so no two workers evaluate
@@ -134,7 +136,8 @@ def run_search(strategy, evaluate: Evaluate, history: Optional[SearchHistory],
                heartbeat_interval: float = HEARTBEAT_INTERVAL,
                poll_interval: float = POLL_INTERVAL,
                sync: Optional[Callable[[Any], Any]] = None,
-               on_record: Optional[Callable[[Dict, int], None]] = None
+               on_record: Optional[Callable[[Dict, int], None]] = None,
+               stop: Optional[Callable[[Dict, int], bool]] = None
                ) -> Optional[List[Dict]]:
     """Run one worker of a search until the history holds ``num_candidates`` records.
 
@@ -145,7 +148,8 @@ def run_search(strategy, evaluate: Evaluate, history: Optional[SearchHistory],
             stored with the record (e.g. FLOPs and params). An exception releases the claim
             (another worker may retry the arch) and propagates.
         history: the shared :class:`SearchHistory` on the process that talks to the
-            database; ``None`` on the other ranks of a multi-rank worker.
+            database (or a :class:`~pinas_mm.search.memory_history.MemoryHistory`, no
+            database: one process); ``None`` on the other ranks of a multi-rank worker.
         num_candidates: records in total, by all workers (records already stored count).
         worker: this worker's id in the claims (default ``hostname-pid``).
         heartbeat_interval: seconds between heartbeats; at most half the history's
@@ -156,6 +160,11 @@ def run_search(strategy, evaluate: Evaluate, history: Optional[SearchHistory],
             ``history`` is ``None``); identity by default.
         on_record: called on the history's rank as ``on_record(record, num_recorded)``
             after each record this worker stores.
+        stop: early stop, called on the history's rank as ``stop(record, num_recorded)``
+            after each record this worker stores (after ``on_record``); when it returns
+            True this worker stops before its next proposal (every rank with it), though
+            fewer than ``num_candidates`` are recorded. Other workers sharing the history
+            go on. E.g. a benchmark stopping at the known optimum.
 
     Returns:
         All records of the history in insertion order (``SearchHistory.records()``) on the
@@ -181,10 +190,13 @@ def run_search(strategy, evaluate: Evaluate, history: Optional[SearchHistory],
     beat = Heartbeat(history, worker, heartbeat_interval) if history is not None else None
     if beat is not None:
         beat.__enter__()
+    stopped = False
     try:
         while True:
             step, error = None, None
-            if history is not None:
+            if stopped:
+                step = ('stop',)
+            elif history is not None:
                 try:
                     step = next_step(strategy, history, num_candidates, worker, poll_interval)
                 except Exception as e:  # noqa: BLE001 - re-raised below, on every rank
@@ -213,8 +225,11 @@ def run_search(strategy, evaluate: Evaluate, history: Optional[SearchHistory],
                 _log.warning('Worker %s lost its claim of arch %s while evaluating it (no '
                              'heartbeat for %s s?): another worker records it; result '
                              'dropped.', worker, arch, history.claim_timeout)
-            elif on_record is not None:
-                on_record(record, len(history))
+            elif on_record is not None or stop is not None:
+                num_recorded = len(history)
+                if on_record is not None:
+                    on_record(record, num_recorded)
+                stopped = stop is not None and bool(stop(record, num_recorded))
     finally:
         if beat is not None:
             beat.__exit__()
