@@ -18,10 +18,10 @@ Plain mmpretrain ResNeSt-50 checkpoints (``backbone.*`` keys, no arch in meta) f
 import re
 from typing import List, Mapping, Optional, Tuple
 
+from pinas_mm.models.backbones.layout import CANDIDATES
 from pinas_mm.engine.checkpoint import (CheckpointError, checkpoint_path_or_none,
                                         read_checkpoint, split_checkpoint)
 
-_CAND = re.compile(r'^layer\d+\.\d+\.candidates\.\d+\.')
 EXPORT_HINT = ('to fine-tune one arch of a supernet, export its weights first: python '
                'tools/export_subnet.py SUPERNET.pth --arch ARCH (then init_cfg '
                "checkpoint=<the exported backbone .pth>, prefix='backbone.')")
@@ -98,7 +98,7 @@ def check_state_fits(backbone, state: Mapping, meta: Mapping, where: str) -> Non
     if meta_space is not None and meta_space != backbone.space.name:
         reasons.append(f'it was written for space {meta_space!r}, the backbone has space '
                        f'{backbone.space.name!r}')
-    is_super_ckpt = any(_CAND.match(k) for k in state)
+    is_super_ckpt = any(f'.{CANDIDATES}.' in k for k in state)  # a slot's candidates
     if not is_super and is_super_ckpt:
         reasons.append('it is a supernet checkpoint (keys layerS.B.candidates.C.*), the '
                        'backbone is one subnet')
