@@ -90,8 +90,7 @@ def evaluator_overhead(args):
     if len(recal_loader) < args.recal_batches:
         raise SystemExit(f'--recal-batches {args.recal_batches}: the tiny train split has '
                          f'only {len(recal_loader)} batches of {args.batch}.')
-    evaluator = CandidateEvaluator(model, recal_loader, scorer, args.recal_batches,
-                                   space=args.space, input_size=input_size)
+    evaluator = CandidateEvaluator(model, recal_loader, scorer, args.recal_batches)
     supernet = model.backbone
     arch = supernet.set_arch(args.arch)
     path_bns = [m for mod in supernet.path_modules(arch) for m in mod.modules()

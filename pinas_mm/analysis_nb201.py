@@ -236,8 +236,7 @@ def make_evaluator(model, data: ScoreData, seed: int = 0) -> Callable:
     """``arch -> score``: set the path, recalibrate BN, kNN top-1 (see module doc)."""
     from pinas_mm.search.evaluator import CandidateEvaluator, KNNScorer
     scorer = KNNScorer(data.query_loader, data.bank_loader, k=data.k, seed=seed)
-    return CandidateEvaluator(model, data.recal_loader, scorer, data.recal_batches,
-                              model.backbone.space, input_size=32, num_classes=10, seed=seed)
+    return CandidateEvaluator(model, data.recal_loader, scorer, data.recal_batches, seed=seed)
 
 
 class CachedEvaluator:
@@ -357,29 +356,6 @@ def run_search(evaluate: Callable, space, strategy: str = 'EvolutionStrategy',
     return store.pairs()
 
 
-def score_archs(evaluate: Callable, space, archs: Sequence,
-                on_scored: Optional[Callable[[int], None]] = None) -> List[float]:
-    """``[evaluate(arch) for arch in archs]``, in that order, as a search over the fixed
-    list (:class:`~pinas_mm.search.FixedStrategy`, :func:`pinas_mm.search.driver.run_search`
-    on a :class:`~pinas_mm.search.MemoryHistory`); ``on_scored(n)`` after the n-th score.
-    An arch listed twice is evaluated once.
-
-    Raises:
-        ValueError: an arch is not one of ``space``'s (one line naming it).
-    """
-    from pinas_mm.search import FixedStrategy, MemoryHistory
-    from pinas_mm.search.driver import run_search as drive
-    from pinas_mm.space import Arch
-    unique = list(dict.fromkeys(Arch.parse(a, space.num_blocks, space.num_choices)
-                                for a in archs))
-    records = drive(FixedStrategy(unique, num_blocks=space.num_blocks,
-                                  num_choices=space.num_choices),
-                    evaluate, MemoryHistory(space.num_blocks, space.num_choices), len(unique),
-                    on_record=(lambda record, n: on_scored(n)) if on_scored else None)
-    score = {r['arch']: r['score'] for r in records}
-    return [score[Arch.parse(a, space.num_blocks, space.num_choices)] for a in archs]
-
-
 def run_darts_pt(evaluate: Callable, space, num_paths: int = 4, seed: int = 0,
                  log=None):
     """DARTS-PT's perturbation-based selection (no progressive tuning) over ``evaluate``;
@@ -388,7 +364,7 @@ def run_darts_pt(evaluate: Callable, space, num_paths: int = 4, seed: int = 0,
     sel = PerturbationSelector(evaluate, space.num_blocks, space.num_choices,
                                num_paths=num_paths, seed=seed, log=log or (lambda s: None))
     arch = sel.run()
-    return arch, sel.store.decisions()
+    return arch, sel.history.decisions()
 
 
 # ----------------------------------------------------------------------------- the study
@@ -427,6 +403,7 @@ def run_study(supernets: Dict[str, str], data_root: str, num_archs: int = 200,
     ``cache_dir``: per-supernet score caches (:class:`CachedEvaluator`). Returns a dict
     with ``archs, accuracy, scores {name: [...]}, stats {name: {...}}, diffs, picks,
     cpu_s {name: s}, description``."""
+    from pinas_mm.search.driver import evaluate_archs
     from pinas_mm.search.nb201_table import load_nb201_table
     if not supernets:
         raise ValueError('No supernet given: pass at least one NAME=CHECKPOINT.')
@@ -450,7 +427,7 @@ def run_study(supernets: Dict[str, str], data_root: str, num_archs: int = 200,
         def progress(n, name=name, ev=ev):
             if log and n % 25 == 0:
                 log(f'{name}: scored {n}/{len(archs)} cells ({ev.cpu_s:.0f} CPU s)')
-        scores[name] = vals = score_archs(ev, model.backbone.space, archs, progress)
+        scores[name] = vals = evaluate_archs(ev, model.backbone.space, archs, progress)
         cpu[name] = ev.cpu_s
         best = archs[int(np.argmax(vals))]
         picks.append(_pick(table, name, f'best of the {len(archs)} sampled cells', best,

@@ -67,8 +67,7 @@ def compute(tiny_data: str, checkpoint: str) -> dict:
 
     # the full evaluation: recalibration on the 2 batches of 7 shuffled images (4+3)
     arch = space.arch('3210321032103210')
-    evaluator = CandidateEvaluator(model, train7, LinearProbeScorer(val5), 2,
-                                   space='tiny', input_size=32)
+    evaluator = CandidateEvaluator(model, train7, LinearProbeScorer(val5), 2)
     _try(out, 'probe_recal', lambda: evaluator(arch))
     bns = [m for mod in supernet.path_modules(arch) for m in mod.modules()
            if isinstance(m, _BatchNorm)]

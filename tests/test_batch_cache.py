@@ -104,8 +104,7 @@ def _run(state, make_scorer, tiny_data, recal_batches=2, **cache_cfg):
     from pinas_mm.search import CandidateEvaluator
     model = _model(state)
     scorer = make_scorer(**cache_cfg)
-    evaluator = CandidateEvaluator(model, _loader(tiny_data), scorer, recal_batches,
-                                   space='tiny', input_size=32)
+    evaluator = CandidateEvaluator(model, _loader(tiny_data), scorer, recal_batches)
     out = []
     for arch in ARCHS + ARCHS[:1]:
         score = evaluator(model.backbone.space.arch(arch))

@@ -319,8 +319,7 @@ def test_linear_probe_scorer_is_deterministic_and_counts_top1(tiny_data, ckpt_st
     from pinas_mm.search import CandidateEvaluator, LinearProbeScorer
     model = build_probe_model(ckpt_state)
     scorer = LinearProbeScorer(val_loader_cfg(tiny_data))
-    evaluator = CandidateEvaluator(model, build_loader(tiny_data), scorer, RECAL_BATCHES,
-                                   space='tiny', input_size=32)
+    evaluator = CandidateEvaluator(model, build_loader(tiny_data), scorer, RECAL_BATCHES)
     s1, s2 = _evaluate_twice(model, evaluator, model.backbone)
     assert s1 == s2
     # the score is the top-1 (%) of the recalibrated path A over the whole val split
@@ -344,8 +343,7 @@ def test_knn_scorer_is_deterministic(tiny_data, ckpt_state):
                        memory_dataloader=build_loader(tiny_data, batch_size=32,
                                                       indices=list(range(0, 320, 5))),
                        k=5)
-    evaluator = CandidateEvaluator(model, build_loader(tiny_data), scorer, RECAL_BATCHES,
-                                   space='tiny', input_size=32)
+    evaluator = CandidateEvaluator(model, build_loader(tiny_data), scorer, RECAL_BATCHES)
     s1, s2 = _evaluate_twice(model, evaluator, model.backbone)
     assert s1 == s2 and 0.0 <= s1 <= 100.0
 
@@ -356,8 +354,7 @@ def test_selfsup_loss_scorer_is_deterministic_with_random_views(tiny_data):
     model = tiny_pinas(seed=0)
     loader = build_loader(tiny_data, batch_size=8, indices=RECAL_INDICES[:16],
                           pipeline=two_view_pipeline(), with_label=False)
-    evaluator = CandidateEvaluator(model, loader, SelfSupLossScorer(loader), 2,
-                                   space='tiny', input_size=32)
+    evaluator = CandidateEvaluator(model, loader, SelfSupLossScorer(loader), 2)
     s1, s2 = _evaluate_twice(model, evaluator, model.backbone)
     assert s1 == s2 and s1 < 0
     # the views are really random: another seed draws other crops, another score

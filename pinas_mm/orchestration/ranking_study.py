@@ -189,9 +189,8 @@ def score_supernet(name: str, ckpt: str, archs: List[str], config: str, scorer: 
     from mmpretrain.registry import MODELS
 
     import pinas_mm  # noqa: F401
-    from pinas_mm.search import (CandidateEvaluator, FixedStrategy, KNNScorer,
-                                 LinearProbeScorer, MemoryHistory)
-    from pinas_mm.search.driver import run_search
+    from pinas_mm.search import CandidateEvaluator, KNNScorer, LinearProbeScorer
+    from pinas_mm.search.driver import evaluate_archs
     cfg, recal, memory, query = _data_cfg(config)
     init_default_scope('mmpretrain')
     backbone = dict(cfg.model.backbone, type='pinas_mm.PiNASSuperNet')
@@ -212,18 +211,10 @@ def score_supernet(name: str, ckpt: str, archs: List[str], config: str, scorer: 
         score_fn = LinearProbeScorer(query)
     else:
         score_fn = KNNScorer(query, memory_dataloader=memory, k=20, temperature=0.07)
-    evaluator = CandidateEvaluator(model, recal_loader, score_fn, recal_batches,
-                                   model.backbone.space)
-    space = model.backbone.space
-    names: Dict = {}  # Arch -> the caller's texts of it, in order
-    for a in archs:
-        names.setdefault(space.arch(a), []).append(a)
+    evaluator = CandidateEvaluator(model, recal_loader, score_fn, recal_batches)
     start = time.time()
-    records = run_search(FixedStrategy(list(names), num_blocks=space.num_blocks,
-                                       num_choices=space.num_choices),
-                         lambda arch: float(evaluator(arch)),
-                         MemoryHistory(space.num_blocks, space.num_choices), len(names))
-    scores = {a: r['score'] for r in records for a in names[r['arch']]}
+    scores = dict(zip(archs, evaluate_archs(lambda arch: float(evaluator(arch)),
+                                            model.backbone.space, archs)))
     seconds = time.time() - start
     log(f'supernet {name}: {len(archs)} archs scored in {seconds:.1f} s')
     with open(out, 'w', newline='') as f:

@@ -33,7 +33,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pinas_mm.space.arch import Arch
 
@@ -235,3 +235,26 @@ def run_search(strategy, evaluate: Evaluate, history: Optional[SearchHistory],
             beat.__exit__()
     return history.records() if history is not None else None
 
+
+
+def evaluate_archs(evaluate: Callable[[Arch], Any], space, archs: Sequence,
+                on_scored: Optional[Callable[[int], None]] = None) -> List[float]:
+    """``[score of evaluate(arch) for arch in archs]``, in that order: a search over the
+    fixed list (:class:`~pinas_mm.search.FixedStrategy` driven by :func:`run_search` on a
+    :class:`~pinas_mm.search.MemoryHistory`). An arch listed twice (in any of the forms
+    ``space.arch`` reads) is evaluated once; ``on_scored(n)`` runs after the n-th score.
+
+    Raises:
+        ValueError: an arch is not one of ``space``'s (one line naming it).
+    """
+    from pinas_mm.search.memory_history import MemoryHistory
+    from pinas_mm.search.strategy_fixed import FixedStrategy
+    parsed = [space.arch(a) for a in archs]
+    unique = list(dict.fromkeys(parsed))
+    records = run_search(FixedStrategy(unique, num_blocks=space.num_blocks,
+                                       num_choices=space.num_choices),
+                         evaluate, MemoryHistory(space.num_blocks, space.num_choices),
+                         len(unique),
+                         on_record=(lambda record, n: on_scored(n)) if on_scored else None)
+    score = {r['arch']: r['score'] for r in records}
+    return [score[a] for a in parsed]

@@ -339,16 +339,13 @@ class CandidateEvaluator:
         recal_dataloader / recal_batches / seed: the recalibration data, see
             :func:`recalibrate_bn`.
         scorer: ``model -> float``, higher is better (a :class:`BaseScorer`).
-        space / input_size / num_classes: unused; accepted so that call sites written
-            when the evaluator also counted FLOPs keep working.
         batch_cache: where the recalibration batches are cached (default ``'scorer'``:
             the scorer's ``batch_cache``, i.e. the scorer config's ``cache_batches``
             switch and bound apply to both; ``None`` when the scorer has none).
     """
 
-    def __init__(self, model, recal_dataloader, scorer: BaseScorer, recal_batches: int,
-                 space=None, input_size=None, num_classes=None, seed: int = 0,
-                 batch_cache: Union[BatchCache, None, str] = 'scorer'):
+    def __init__(self, model, recal_dataloader, scorer: BaseScorer, recal_batches: int, *,
+                 seed: int = 0, batch_cache: Union[BatchCache, None, str] = 'scorer'):
         self.model = model
         self.recal_dataloader = recal_dataloader
         self.scorer = scorer

@@ -91,12 +91,6 @@ class PerturbationSelector:
         self.meta = dict(meta or {})
         self.cache: Dict[Arch, float] = {}
 
-    @property
-    def store(self) -> SearchHistory:
-        """:attr:`history` under the name callers written before it existed use
-        (``pinas_mm.analysis_nb201``: ``sel.store.decisions()``)."""
-        return self.history
-
     @staticmethod
     def check_order(order, num_blocks: int, seed: int) -> List[int]:
         if order is None:
