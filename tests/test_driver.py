@@ -9,32 +9,14 @@ from pinas_mm.search import (EvolutionStrategy, FixedStrategy, MemoryHistory, Ra
                              RegularizedEvolutionStrategy, SearchHistory)
 from pinas_mm.search.driver import run_search
 from pinas_mm.search.memory_history import memory_history
-from pinas_mm.space import Arch
 
-BLOCKS, CHOICES = 6, 5
-W = np.random.default_rng(0).normal(size=(BLOCKS, CHOICES))
-
-
-def objective(arch):
-    return float(W[np.arange(BLOCKS), list(arch)].sum())
+from _fake_search import BLOCKS, CHOICES, Clock, arch, objective
 
 
 def scored(arch):
     """A score with attrs of several JSON kinds (numpy ones converted)."""
     return objective(arch), dict(flops=np.float32(sum(arch)), tag=str(arch)[:2],
                                  lst=np.arange(2) + arch[0])
-
-
-def arch(text):
-    return Arch.parse(text, BLOCKS, CHOICES)
-
-
-class Clock:
-    def __init__(self, t=1000.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
 
 
 STRATEGIES_6x5 = {

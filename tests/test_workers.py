@@ -12,36 +12,17 @@ import threading
 import time
 from collections import Counter
 
-import numpy as np
 import pytest
 
 from pinas_mm.search import EvolutionStrategy, SearchHistory
 from pinas_mm.search.driver import run_search
-from pinas_mm.space import Arch
 
-BLOCKS, CHOICES = 6, 5
-W = np.random.default_rng(0).normal(size=(BLOCKS, CHOICES))
-
-
-def objective(arch):
-    return float(W[np.arange(BLOCKS), list(arch)].sum())
+from _fake_search import BLOCKS, CHOICES, Clock, arch, objective
 
 
 def strategy(seed=0):
     return EvolutionStrategy(num_blocks=BLOCKS, num_choices=CHOICES, seed=seed,
                              population_size=6, top_k=3, num_mutation=2, num_crossover=2)
-
-
-def arch(text):
-    return Arch.parse(text, BLOCKS, CHOICES)
-
-
-class Clock:
-    def __init__(self, t=1000.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
 
 
 # ------------------------------------------------------------------------------ claims

@@ -28,15 +28,15 @@ it, so the path's output equals the subnet's output.
 """
 import functools
 from collections import OrderedDict
-from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Mapping, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
 from pinas_mm.registry import MODELS
-from pinas_mm.space import Arch, ArchLike, NB201Space
-from .layout import ChoiceSlot, SupernetLayout, submodule
+from pinas_mm.space import ArchLike, NB201Space
+from .layout import ChoiceSlot, SupernetLayout
 from .path_sampling import PathSamplingMixin
 
 
@@ -255,31 +255,6 @@ class NB201SuperNet(PathSamplingMixin, _NB201Base):
         """Supernet state -> :class:`NB201Net` state of ``arch``
         (:func:`~pinas_mm.models.inherit.inherit_state`)."""
         return inherit_nb201_state(supernet_state, arch, space, prefix=prefix)
-
-    @property
-    def arch(self) -> Arch:
-        return self._arch
-
-    def set_arch(self, arch: ArchLike) -> Arch:
-        arch = self.space.arch(arch)
-        for _, cell in self.named_cells():
-            for edge, c in zip(cell.edges, arch):
-                edge.choice = c
-        self._arch = arch
-        return arch
-
-    def path_modules(self, arch: Optional[ArchLike] = None) -> List[nn.Module]:
-        """Modules a path uses: stem, reduction blocks, each edge's chosen op, lastact
-        (:meth:`layout`)."""
-        arch = self.arch if arch is None else self.space.arch(arch)
-        return [submodule(self, n) for n in self.layout().path_module_names(arch)]
-
-    def path_state_keys(self, arch: Optional[ArchLike] = None) -> List[str]:
-        """State-dict keys (params and buffers) of a path, supernet naming: those of
-        :meth:`path_modules`, in that order."""
-        arch = self.arch if arch is None else self.space.arch(arch)
-        return [f'{n}.{k}' for n in self.layout().path_module_names(arch)
-                for k in submodule(self, n).state_dict()]
 
 
 @functools.lru_cache(maxsize=32)

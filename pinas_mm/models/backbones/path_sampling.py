@@ -11,16 +11,49 @@ intersected with it.
 import random
 from typing import List, Optional, Sequence, Tuple
 
+from torch import nn
+
+from pinas_mm.models.backbones.layout import submodule
 from pinas_mm.space import Arch
+from pinas_mm.space.arch import ArchLike
 
 Allowed = List[List[int]]
 
 
 class PathSamplingMixin:
-    """``sample_arch`` / ``sample_disjoint_archs`` over the allowed candidates."""
+    """The path interface of a supernet, read from its layout (``self.layout()``, a
+    :class:`~pinas_mm.models.backbones.layout.SupernetLayout`): ``arch`` / ``set_arch``
+    (each slot's ``choice``), ``path_modules`` / ``path_state_keys``, and
+    ``sample_arch`` / ``sample_disjoint_archs`` over the allowed candidates."""
 
     #: per-block allowed candidate indices (sorted), or None for all
     allowed_candidates: Optional[Allowed] = None
+
+    @property
+    def arch(self) -> Arch:
+        """The path the supernet runs (the last :meth:`set_arch`)."""
+        return self._arch
+
+    def set_arch(self, arch: ArchLike) -> Arch:
+        """Run the path ``arch`` (any form ``space.arch`` reads) from now on; returns it."""
+        arch = self.space.arch(arch)
+        for slot in self.layout().slots:
+            submodule(self, slot.name).choice = arch[slot.position]
+        self._arch = arch
+        return arch
+
+    def path_modules(self, arch: Optional[ArchLike] = None) -> List[nn.Module]:
+        """The modules a path runs, forward order: fixed modules, and per slot the chosen
+        candidate then the shared modules (:meth:`SupernetLayout.path_module_names`)."""
+        arch = self.arch if arch is None else self.space.arch(arch)
+        return [submodule(self, n) for n in self.layout().path_module_names(arch)]
+
+    def path_state_keys(self, arch: Optional[ArchLike] = None) -> List[str]:
+        """State-dict keys (params and buffers) of a path, supernet naming: those of
+        :meth:`path_modules`, in that order."""
+        arch = self.arch if arch is None else self.space.arch(arch)
+        return [f'{n}.{k}' for n in self.layout().path_module_names(arch)
+                for k in submodule(self, n).state_dict()]
 
     def set_allowed(self, allowed: Optional[Sequence[Sequence[int]]]) -> Optional[Allowed]:
         """Restrict every sampler to ``allowed`` (one non-empty list of candidate indices

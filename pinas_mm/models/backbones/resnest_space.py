@@ -19,7 +19,7 @@ from mmpretrain.models.backbones.resnet import ResNet
 
 from pinas_mm.registry import MODELS
 from pinas_mm.space import Arch, ArchLike, BlockSetting, SearchSpace
-from .layout import ChoiceSlot, SupernetLayout, submodule
+from .layout import ChoiceSlot, SupernetLayout
 from .path_sampling import PathSamplingMixin
 
 
@@ -397,28 +397,3 @@ class PiNASSuperNet(PathSamplingMixin, _PiNASBase):
                          'blocks; presets (stem, stage blocks): '
                          + ', '.join(f'{n} ({s.scaled_stem}, {tuple(s.stage_blocks)})'
                                      for n, s in SPACE_PRESETS.items()) + '.')
-
-    # ---- paths ---------------------------------------------------------------------
-    @property
-    def arch(self) -> Arch:
-        return self._arch
-
-    def set_arch(self, arch: ArchLike) -> Arch:
-        arch = self.space.arch(arch)
-        for (_, block), c in zip(self.named_blocks(), arch):
-            block.choice = c
-        self._arch = arch
-        return arch
-
-    def path_modules(self, arch: Optional[ArchLike] = None) -> List[nn.Module]:
-        """The modules a path uses: stem, each block's chosen candidate and downsample
-        (:meth:`layout`)."""
-        arch = self.arch if arch is None else self.space.arch(arch)
-        return [submodule(self, n) for n in self.layout().path_module_names(arch)]
-
-    def path_state_keys(self, arch: Optional[ArchLike] = None) -> List[str]:
-        """State-dict keys (params and buffers) of a path, supernet naming: those of
-        :meth:`path_modules`, in that order."""
-        arch = self.arch if arch is None else self.space.arch(arch)
-        return [f'{n}.{k}' for n in self.layout().path_module_names(arch)
-                for k in submodule(self, n).state_dict()]
