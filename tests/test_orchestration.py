@@ -67,3 +67,27 @@ def test_every_mapped_tool_is_a_thin_script_over_its_module():
     assert tool_module('search') is importlib.import_module('pinas_mm.cli.search')
     with pytest.raises(ValueError, match="'nonesuch'.*tools/search.py"):
         tool_module('nonesuch')
+
+
+def test_every_python_tool_is_mapped_to_a_package_module():
+    """Each Python script under tools/ is a thin command line in TOOL_MODULES, except the
+    dataset converters, which run stand-alone (numpy + Pillow, no torch)."""
+    import glob
+    from pinas_mm.cli import TOOL_MODULES
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    scripts = {osp.relpath(p, root) for p in glob.glob(osp.join(root, 'tools', '**', '*.py'),
+                                                        recursive=True)}
+    standalone = {s for s in scripts if s.startswith('tools/dataset_converters/')}
+    assert standalone and scripts - standalone - set(TOOL_MODULES) == set()
+
+
+def test_zero_cost_study_runs_from_its_module(tmp_path, one_thread):
+    from pinas_mm.analysis_zero_cost import main
+    data = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'shared',
+                    'data', 'cifar10', 'train')
+    out = tmp_path / 'zc.md'
+    main(['--data-root', data, '--num-archs', '6', '--num-images', '8', '--n-boot', '20',
+          '--topk', '2', '--scorers', 'flops', 'naswot', '--out', str(out)])
+    text = out.read_text()
+    assert 'naswot' in text and 'tools/analysis/zero_cost_study.py' in text
+    assert (tmp_path / 'zc.csv').read_text().count('\n') == 7  # header + 6 cells

@@ -21,6 +21,7 @@ TOOL_MODULES = {
     'tools/analysis/ranking_study.py': 'pinas_mm.orchestration.ranking_study',
     'tools/analysis/rank_correlation.py': 'pinas_mm.analysis',
     'tools/analysis/nb201_ranking_study.py': 'pinas_mm.analysis_nb201',
+    'tools/analysis/zero_cost_study.py': 'pinas_mm.analysis_zero_cost',
 }
 
 
