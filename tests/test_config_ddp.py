@@ -7,6 +7,7 @@ to have finished reduction in the prior iteration" for those unless the config s
 the CPU launcher). A supernet whose backbone is frozen (linear probe) has no such
 parameters, and a search that only evaluates never calls backward.
 """
+import functools
 import glob
 import os.path as osp
 
@@ -18,6 +19,11 @@ import pinas_mm  # noqa: F401  (custom_imports of the configs)
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
                  if '_base_' not in p)
+
+
+@functools.lru_cache(maxsize=None)
+def load(path):
+    return Config.fromfile(path)
 
 
 def trains_sampled_paths(cfg) -> bool:
@@ -44,14 +50,14 @@ def find_unused(cfg) -> bool:
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
 def test_configs_that_train_sampled_paths_let_ddp_skip_unused_candidates(path):
-    cfg = Config.fromfile(path)
+    cfg = load(path)
     if trains_sampled_paths(cfg):
         assert find_unused(cfg), (f'{osp.relpath(path, ROOT)} trains sampled paths of a '
                                   'supernet: set find_unused_parameters = True')
 
 
 def test_the_rule_sees_the_supernet_trainers():
-    kinds = {osp.basename(p): trains_sampled_paths(Config.fromfile(p)) for p in CONFIGS}
+    kinds = {osp.basename(p): trains_sampled_paths(load(p)) for p in CONFIGS}
     for name in ('pinas_tiny-space_1xb64-coslr-2e_cifar10.py',
                  'spos_tiny-space_1xb64-coslr-2e_cifar10.py',
                  'perturbation_pinas-tiny-supernet_linear-probe_tiny-in.py'):
