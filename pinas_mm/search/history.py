@@ -121,6 +121,21 @@ def machine_id() -> str:
     return '/'.join(parts)[:255]
 
 
+def check_history_settings(direction: str, claim_timeout) -> float:
+    """``claim_timeout`` in seconds, after checking it and ``direction`` (the settings every
+    history shares); ``ValueError`` naming the bad value and the valid forms."""
+    if direction not in ('maximize', 'minimize'):
+        raise ValueError(f"Invalid direction={direction!r}: expected 'maximize' or "
+                         "'minimize'.")
+    try:
+        timeout = float(claim_timeout)
+    except (TypeError, ValueError):
+        timeout = float('nan')
+    if not timeout > 0:
+        raise ValueError(f'Invalid claim_timeout={claim_timeout!r}: expected seconds > 0.')
+    return timeout
+
+
 def default_worker_id() -> str:
     """``hostname-pid``: unique among the live workers of a search."""
     return f'{socket.gethostname()}-{os.getpid()}'
@@ -247,16 +262,7 @@ class SearchHistory:
                  num_blocks: int = NUM_BLOCKS, num_choices: int = NUM_CHOICES,
                  direction: str = 'maximize', claim_timeout: float = CLAIM_TIMEOUT,
                  clock: Optional[Callable[[], float]] = None, machine: Optional[str] = None):
-        if direction not in ('maximize', 'minimize'):
-            raise ValueError(f"Invalid direction={direction!r}: expected 'maximize' or "
-                             "'minimize'.")
-        try:
-            claim_timeout = float(claim_timeout)
-        except (TypeError, ValueError):
-            claim_timeout = float('nan')
-        if not claim_timeout > 0:
-            raise ValueError(f'Invalid claim_timeout={claim_timeout!r}: expected seconds > 0.')
-        self.claim_timeout = claim_timeout
+        self.claim_timeout = check_history_settings(direction, claim_timeout)
         self._clock = clock
         self.machine = machine or machine_id()
         optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pinas_mm.space.arch import NUM_BLOCKS, NUM_CHOICES, Arch, ArchLike
 
-from .history import _RESERVED, CLAIM_TIMEOUT, _jsonable
+from .history import _RESERVED, CLAIM_TIMEOUT, _jsonable, check_history_settings
 
 
 class MemoryHistory:
@@ -46,15 +46,7 @@ class MemoryHistory:
     def __init__(self, num_blocks: int = NUM_BLOCKS, num_choices: int = NUM_CHOICES,
                  direction: str = 'maximize', claim_timeout: float = CLAIM_TIMEOUT,
                  clock: Optional[Callable[[], float]] = None):
-        if direction not in ('maximize', 'minimize'):
-            raise ValueError(f"Invalid direction={direction!r}: expected 'maximize' or "
-                             "'minimize'.")
-        try:
-            timeout = float(claim_timeout)
-        except (TypeError, ValueError):
-            timeout = float('nan')
-        if not timeout > 0:
-            raise ValueError(f'Invalid claim_timeout={claim_timeout!r}: expected seconds > 0.')
+        timeout = check_history_settings(direction, claim_timeout)
         self.num_blocks, self.num_choices = int(num_blocks), int(num_choices)
         self.direction = direction
         self.claim_timeout = timeout
